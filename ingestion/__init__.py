@@ -1,0 +1,1 @@
+"""dlt ingestion: one package per source (sample/, fmp/, yfinance/), pipeline.py is the CLI."""
