@@ -148,7 +148,9 @@ def to_action_table(frame: pd.DataFrame, source_ref: str, loaded_at: pd.Timestam
     df["source_ref"] = source_ref
     df["loaded_at"] = loaded_at if loaded_at is not None else now_utc()
     df = df.drop_duplicates(subset=["symbol", "d", "action"], keep="last")
-    return pa.Table.from_pandas(df[[f.name for f in ACTION_SCHEMA]], schema=ACTION_SCHEMA, preserve_index=False)
+    return pa.Table.from_pandas(
+        df[[f.name for f in ACTION_SCHEMA]], schema=ACTION_SCHEMA, preserve_index=False
+    )
 
 
 def to_constituent_table(frame: pd.DataFrame, source_ref: str) -> pa.Table:
@@ -247,7 +249,11 @@ def ensure_raw_indexes(credentials: str, schema: str) -> None:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            for table, cols in (("bars", BAR_KEY), ("corporate_actions", ACTION_KEY), ("constituents", ["symbol"])):
+            for table, cols in (
+                ("bars", BAR_KEY),
+                ("corporate_actions", ACTION_KEY),
+                ("constituents", ["symbol"]),
+            ):
                 cur.execute("select to_regclass(%s)", (f"{schema}.{table}",))
                 if cur.fetchone()[0] is None:
                     continue

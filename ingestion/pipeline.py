@@ -138,7 +138,9 @@ def summarize(result: IngestResult, min_coverage: float) -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--source", choices=SOURCES, default=None, help="default: RT_DATA_SOURCE")
     window = parser.add_mutually_exclusive_group()
     window.add_argument("--days", type=int, help="re-load the last N calendar days for every symbol")
@@ -155,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = resolve_db_url(s).with_password()
         result = ingest(
-            source, credentials=url.url, settings=s, days=args.days, start=args.start, end=args.end, symbols=symbols
+            source,
+            credentials=url.url,
+            settings=s,
+            days=args.days,
+            start=args.start,
+            end=args.end,
+            symbols=symbols,
         )
     except (IngestionError, DatabaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -103,7 +103,7 @@ def embedded_bin(name: str) -> Path:
 
 
 def _quiet_import() -> None:
-    """The wheel's package import asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR is unset."""
+    """The wheel's import asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR is unset."""
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
@@ -145,7 +145,8 @@ def _run(cmd: list[str], user: str | None, timeout: float = 60) -> subprocess.Co
 def embedded_url(settings: Settings | None = None, dbname: str | None = None) -> DbUrl:
     s = settings or get_settings()
     return DbUrl(
-        f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{s.embedded_port}/{dbname or s.embedded_db}"
+        f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{s.embedded_port}/"
+        f"{dbname or s.embedded_db}"
     )
 
 
@@ -273,7 +274,7 @@ def prepare_database(url: DbUrl) -> None:
         except psycopg2.Error as exc:  # not the owner: tell the user once, keep going
             print(
                 f"note: could not set search_path on {url.dbname} ({exc.pgerror or exc}); "
-                f"run `alter role <you> set search_path = {SEARCH_PATH}` so the runbook queries work verbatim",
+                f"run `alter role <you> set search_path = {SEARCH_PATH}` so runbook queries work verbatim",
                 file=sys.stderr,
             )
         from rapidtrader.ops_tables import create_ops_tables
@@ -324,7 +325,9 @@ def drop_database(base: DbUrl, name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["start", "stop", "status", "url", "psql", "env"])
     args = parser.parse_args(argv)
     s = get_settings()
@@ -336,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
             if s.db_url:
                 print("RT_DB_URL is set: nothing embedded to stop")
             else:
-                print("embedded Postgres stopped" if stop_embedded(s) else "embedded Postgres was not running")
+                print(
+                    "embedded Postgres stopped" if stop_embedded(s) else "embedded Postgres was not running"
+                )
         elif args.action == "status":
             if s.db_url:
                 conn = connect(DbUrl(s.db_url))

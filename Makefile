@@ -1,0 +1,64 @@
+# RapidTrader: `make help` lists the targets. Everything runs inside .venv (made by `make setup`).
+# Without RT_DB_URL the project starts its own embedded Postgres (data in .rt/pgdata).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export RUNTIME__DLTHUB_TELEMETRY := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo eod test test-e2e lint format bench docs backtest report db-start db-stop psql clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies
+
+demo: setup ## load the bundled S&P 500 sample through dlt, dbt build, report (embedded Postgres)
+	$(PY) -m rapidtrader.jobs.eod --demo
+
+eod: setup ## the nightly job: ingest (RT_DATA_SOURCE) -> dbt build -> report
+	$(PY) -m rapidtrader.jobs.eod
+
+test: setup ## the whole test suite (throwaway databases on the embedded Postgres, or RT_TEST_DB_URL)
+	$(PY) -m pytest
+
+test-e2e: setup ## only the end-to-end tests
+	$(PY) -m pytest -m e2e
+
+lint: setup ## ruff (Python) and sqlfluff (dbt templater, postgres dialect)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m rapidtrader.lint_sql lint dbt_project/models
+
+format: setup ## auto-format Python and SQL
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	$(PY) -m rapidtrader.lint_sql fix dbt_project/models
+
+bench: setup ## benchmarks on the synthetic 503-symbol x 10-year set (prints figures; not a test)
+	$(PY) -m bench.bench_ingest
+
+docs: setup ## build the dbt docs site (lineage, models, columns) into target/
+	$(PY) -m rapidtrader.dbt_runner docs generate
+	@echo "open target/index.html, or: $(PY) -m rapidtrader.dbt_runner docs serve --port 8080"
+
+db-start: setup ## start the embedded Postgres (no-op with RT_DB_URL)
+	$(PY) -m rapidtrader.db start
+
+db-stop: setup ## stop the embedded Postgres
+	$(PY) -m rapidtrader.db stop
+
+psql: setup ## open psql on the project database
+	$(PY) -m rapidtrader.db psql
+
+clean: ## remove build output (keeps the database)
+	rm -rf target dbt_packages .pytest_cache .ruff_cache

@@ -1,0 +1,259 @@
+"""Financial Modeling Prep as a dlt source: daily bars, splits and dividends, and the S&P 500 list.
+
+Layout as in dlt's verified sources: the @dlt.source and its resources here, the HTTP client and payload
+mapping in helpers.py. Loads into raw_fmp with the shared raw shape (ingestion.common): bars and
+corporate_actions merge on their natural keys, constituents is replaced whole.
+
+Failure policy: a symbol that still fails after retries is recorded in the FetchReport and skipped. The run
+stops with an IngestionError only when going on is pointless: no API key, the key is rejected, or FMP does
+not answer at all.
+
+Settings (environment): RT_FMP_MAX_CALLS_PER_MIN (300), RT_FMP_TIMEOUT (30 s), RT_FMP_MAX_ATTEMPTS (5),
+RT_FMP_BACKOFF (1.0), RT_FMP_MAX_RETRY_DELAY (60 s), RT_FMP_CHUNK_DAYS (1800), RT_FMP_ADJUSTED (1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import dlt
+import pandas as pd
+import pyarrow as pa
+
+from ingestion.common import (
+    ACTION_KEY,
+    BAR_COLUMNS,
+    BAR_KEY,
+    MARKET_SYMBOLS,
+    FetchReport,
+    IngestionError,
+    LoadWindow,
+    last_completed_session,
+    now_utc,
+    to_action_table,
+    to_bar_table,
+    to_constituent_table,
+)
+from ingestion.fmp.helpers import (
+    ADJUSTED_PATH,
+    CONSTITUENTS_PATH,
+    DEFAULT_BASE_URL,
+    DIVIDENDS_PATH,
+    PRICE_PATH,
+    SPLITS_PATH,
+    FmpAuthError,
+    FmpClient,
+    FmpRequestError,
+    FmpSettings,
+    FmpUnreachable,
+    actions_frame,
+    bars_frame,
+    constituents_frame,
+    date_chunks,
+    dedupe,
+    records,
+)
+
+log = logging.getLogger(__name__)
+
+WindowsFn = Callable[[list[str]], dict[str, LoadWindow]]
+Clock = Callable[[], pd.Timestamp]
+
+# Symbols per yielded Arrow table: few, large tables load fast; one table per symbol would not.
+TABLE_BATCH = 50
+BAR_REF = f"fmp:{PRICE_PATH}"
+ACTION_REF = f"fmp:{SPLITS_PATH}+{DIVIDENDS_PATH}"
+
+
+class _Reachability:
+    """Ends the run early when FMP never answers: `limit` connection failures in a row before any answer
+    means the network (or base URL) is the problem, and waiting out retries for 500 symbols would only
+    delay the same verdict."""
+
+    def __init__(self, base_url: str, total: int, limit: int = 3) -> None:
+        self.base_url = base_url
+        self.limit = max(1, min(limit, total))
+        self.answered_any = False
+        self.misses = 0
+
+    def answered(self) -> None:
+        self.answered_any = True
+
+    def unreachable(self) -> None:
+        self.misses += 1
+        if not self.answered_any and self.misses >= self.limit:
+            raise IngestionError(
+                f"FMP unreachable at {self.base_url} for every symbol tried: check the network or proxy "
+                "(or load with --source yfinance)"
+            )
+
+
+class _Fetcher:
+    """Per-symbol fetches. Keeps one piece of run state: whether the dividend-adjusted endpoint is usable."""
+
+    def __init__(self, client: FmpClient, settings: FmpSettings, cutoff) -> None:
+        self.client = client
+        self.settings = settings
+        self.cutoff = cutoff
+        self.fetch_adjusted = settings.fetch_adjusted
+
+    def _adjusted(self, symbol: str, params: dict) -> list[dict]:
+        if not self.fetch_adjusted:
+            return []
+        try:
+            return records(self.client.get_json(ADJUSTED_PATH, **params))
+        except FmpAuthError as exc:
+            # The same key just served prices, so this is the plan, not the key: stop asking for the run.
+            log.warning("dividend-adjusted prices not available (%s); adj_close stays null", exc)
+            self.fetch_adjusted = False
+        except FmpRequestError as exc:
+            log.warning("%s: no dividend-adjusted prices (%s); adj_close stays null", symbol, exc)
+        return []
+
+    def bars(self, symbol: str, window: LoadWindow) -> pd.DataFrame | None:
+        """The symbol's bars inside its window, or None when FMP sent no rows at all."""
+        prices: list[dict] = []
+        adjusted: list[dict] = []
+        for start, end in date_chunks(window, self.settings.chunk_days):
+            params = {"symbol": symbol, "from": start.isoformat(), "to": end.isoformat()}
+            chunk = records(self.client.get_json(PRICE_PATH, **params))
+            prices += chunk
+            if chunk and not any("adjClose" in row for row in chunk):
+                adjusted += self._adjusted(symbol, params)
+        if not prices:
+            return None
+        return bars_frame(symbol, prices, adjusted_payload=adjusted, window=window, cutoff=self.cutoff)
+
+    def actions(self, symbol: str, window: LoadWindow) -> pd.DataFrame:
+        splits = self.client.get_json(SPLITS_PATH, symbol=symbol, limit=1000)
+        dividends = self.client.get_json(DIVIDENDS_PATH, symbol=symbol, limit=1000)
+        return actions_frame(symbol, splits, dividends, window=window, cutoff=self.cutoff)
+
+
+def _fetch_constituents(client: FmpClient) -> pd.DataFrame:
+    """The S&P 500 list. Fetched before dlt starts: it is the universe, and as the first call it also checks
+    the key and the network, so those failures surface as a plain IngestionError."""
+    try:
+        return constituents_frame(client.get_json(CONSTITUENTS_PATH))
+    except FmpAuthError:
+        raise
+    except FmpUnreachable as exc:
+        raise IngestionError(
+            f"{exc}: check the network or proxy (or load with --source yfinance)"
+        ) from None
+    except FmpRequestError as exc:
+        raise IngestionError(
+            f"cannot fetch the S&P 500 list from FMP ({exc}): retry later, or pass --symbols"
+        ) from None
+
+
+def _flush(frames: list[pd.DataFrame], convert, source_ref: str, loaded_at) -> pa.Table:
+    return convert(pd.concat(frames, ignore_index=True), source_ref=source_ref, loaded_at=loaded_at)
+
+
+@dlt.source(name="fmp")
+def fmp_source(
+    symbols: list[str] | None,
+    windows_fn: WindowsFn,
+    report: FetchReport,
+    api_key: str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    include_constituents: bool = True,
+    *,
+    clock: Clock | None = None,
+):
+    """Bars, corporate actions and (optionally) constituents from FMP.
+
+    symbols=None loads the S&P 500 list plus the benchmark and sector ETFs (common.MARKET_SYMBOLS).
+    `windows_fn` gives each symbol's date window; `report` collects per-symbol outcomes. `clock` (a callable
+    returning a UTC pd.Timestamp) is for tests: bars after the last completed session are never stored."""
+    if not api_key:
+        raise IngestionError("no FMP API key: set RT_FMP_API_KEY (or load with --source yfinance, which needs none)")
+    settings = FmpSettings.from_env()
+    client = FmpClient(base_url, api_key, settings)
+    cutoff = last_completed_session(clock() if clock else None)
+    loaded_at = now_utc()
+
+    listing = _fetch_constituents(client) if (symbols is None or include_constituents) else None
+    if symbols is None:
+        if listing is None or listing.empty:
+            raise IngestionError("FMP returned an empty S&P 500 list: retry later, or pass --symbols")
+        universe = dedupe([*listing["symbol"], *MARKET_SYMBOLS])
+    else:
+        universe = dedupe(symbols)
+    report.requested = universe
+    windows = windows_fn(universe)
+    fetcher = _Fetcher(client, settings, cutoff)
+    reach = _Reachability(client.base_url, len(universe))
+
+    @dlt.resource(name="bars", write_disposition="merge", primary_key=BAR_KEY, columns=BAR_COLUMNS)
+    def bars() -> Iterator[pa.Table]:
+        pending: list[pd.DataFrame] = []
+        for symbol in universe:
+            window = windows.get(symbol)
+            if window is None:
+                report.ok(symbol, 0)  # nothing to fetch: up to date
+                continue
+            try:
+                frame = fetcher.bars(symbol, window)
+            except FmpUnreachable as exc:
+                report.fail(symbol, str(exc))
+                reach.unreachable()
+                continue
+            except FmpRequestError as exc:
+                report.fail(symbol, str(exc))
+                reach.answered()
+                continue
+            reach.answered()
+            if frame is None:
+                report.fail(
+                    symbol,
+                    f"no bars returned for {window.start}..{window.end}: unknown or delisted symbol, "
+                    "or not covered by your FMP plan",
+                )
+                continue
+            report.ok(symbol, len(frame))
+            if not frame.empty:
+                pending.append(frame)
+            if len(pending) >= TABLE_BATCH:
+                yield _flush(pending, to_bar_table, BAR_REF, loaded_at)
+                pending = []
+        if pending:
+            yield _flush(pending, to_bar_table, BAR_REF, loaded_at)
+
+    @dlt.resource(name="corporate_actions", write_disposition="merge", primary_key=ACTION_KEY)
+    def corporate_actions() -> Iterator[pa.Table]:
+        pending: list[pd.DataFrame] = []
+        for symbol in universe:
+            window = windows.get(symbol)
+            if window is None:
+                continue
+            try:
+                frame = fetcher.actions(symbol, window)
+            except FmpUnreachable as exc:
+                report.fail(symbol, f"corporate actions: {exc}")
+                reach.unreachable()
+                continue
+            except FmpRequestError as exc:
+                report.fail(symbol, f"corporate actions: {exc}")
+                continue
+            reach.answered()
+            if not frame.empty:
+                pending.append(frame)
+            if len(pending) >= TABLE_BATCH:
+                yield _flush(pending, to_action_table, ACTION_REF, loaded_at)
+                pending = []
+        if pending:
+            yield _flush(pending, to_action_table, ACTION_REF, loaded_at)
+
+    resources = [bars, corporate_actions]
+    if include_constituents and listing is not None and not listing.empty:
+        # Never replace the stored list with an empty one.
+
+        @dlt.resource(name="constituents", write_disposition="replace")
+        def constituents() -> Iterator[pa.Table]:
+            yield to_constituent_table(listing, source_ref=f"fmp:{CONSTITUENTS_PATH}")
+
+        resources.append(constituents)
+    return resources

@@ -1,0 +1,366 @@
+"""Financial Modeling Prep: HTTP access and mapping of FMP payloads to the raw shape in ingestion.common.
+
+HTTP goes through dlt's `requests` client, which retries 429 and 5xx responses and connection errors with
+exponential backoff and honours `Retry-After`; on top of that a small client-side pacer keeps us under the
+plan's calls-per-minute limit, so a full-universe load does not trip 429s in the first place.
+
+One parser reads both FMP shapes, because accounts and docs still mix them:
+- stable (`/stable/...?symbol=X`): a flat list of records, each with `symbol` and `date`;
+- legacy v3 (`/api/v3/...`): `{"symbol": X, "historical": [...]}`, newest first, volumes sometimes written in
+  E-notation (`6.3890796E7`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from dlt.sources.helpers.requests import ChunkedEncodingError, Client, Timeout
+from dlt.sources.helpers.requests import ConnectionError as RequestsConnectionError
+
+from ingestion.common import IngestionError, LoadWindow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://financialmodelingprep.com"
+PRICE_PATH = "/stable/historical-price-eod/full"
+ADJUSTED_PATH = "/stable/historical-price-eod/dividend-adjusted"
+SPLITS_PATH = "/stable/splits"
+DIVIDENDS_PATH = "/stable/dividends"
+CONSTITUENTS_PATH = "/stable/sp500-constituent"
+
+# FMP labels sectors the Morningstar way; the warehouse speaks GICS (the sector ETFs XLK, XLV, ... are GICS).
+# Labels that are already GICS names, or that we do not know, pass through unchanged.
+FMP_SECTOR_TO_GICS: dict[str, str] = {
+    "Basic Materials": "Materials",
+    "Communication Services": "Communication Services",
+    "Consumer Cyclical": "Consumer Discretionary",
+    "Consumer Defensive": "Consumer Staples",
+    "Energy": "Energy",
+    "Financial Services": "Financials",
+    "Healthcare": "Health Care",
+    "Industrials": "Industrials",
+    "Real Estate": "Real Estate",
+    "Technology": "Information Technology",
+    "Utilities": "Utilities",
+}
+
+BAR_FIELDS = ["symbol", "d", "open", "high", "low", "close", "adj_close", "volume"]
+ACTION_FIELDS = ["symbol", "d", "action", "value"]
+
+
+class FmpAuthError(IngestionError):
+    """FMP refused the API key: fatal, every later call would fail the same way."""
+
+
+class FmpRequestError(Exception):
+    """One request failed after retries (HTTP error, bad payload): that symbol fails, the run goes on."""
+
+
+class FmpUnreachable(FmpRequestError):
+    """No HTTP answer at all (DNS, refused, timeout) after retries."""
+
+
+def _env_number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise IngestionError(f"{name}={raw!r} is not a number; unset it or give a number") from exc
+
+
+@dataclass(frozen=True)
+class FmpSettings:
+    """Knobs for the FMP client, read from RT_FMP_* environment variables (defaults suit the Starter plan)."""
+
+    max_calls_per_min: float = 300
+    timeout_s: float = 30.0
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_retry_delay_s: float = 60.0
+    # Long backfills are cut into pieces so no single request asks for more history than FMP serves at once.
+    chunk_days: int = 1800
+    # The dividend-adjusted endpoint fills adj_close; it costs one extra call per symbol.
+    fetch_adjusted: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FmpSettings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            max_calls_per_min=_env_number(env, "RT_FMP_MAX_CALLS_PER_MIN", d.max_calls_per_min),
+            timeout_s=_env_number(env, "RT_FMP_TIMEOUT", d.timeout_s),
+            max_attempts=max(1, int(_env_number(env, "RT_FMP_MAX_ATTEMPTS", d.max_attempts))),
+            backoff_factor=_env_number(env, "RT_FMP_BACKOFF", d.backoff_factor),
+            max_retry_delay_s=_env_number(env, "RT_FMP_MAX_RETRY_DELAY", d.max_retry_delay_s),
+            chunk_days=max(1, int(_env_number(env, "RT_FMP_CHUNK_DAYS", d.chunk_days))),
+            fetch_adjusted=env.get("RT_FMP_ADJUSTED", "1").strip().lower() not in ("0", "false", "no"),
+        )
+
+
+class RateLimiter:
+    """Spaces calls evenly (at most `calls_per_min` a minute). Even spacing rather than a burst bucket, because
+    FMP counts per minute and a burst at a minute boundary is what earns 429s."""
+
+    def __init__(
+        self,
+        calls_per_min: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 60.0 / calls_per_min if calls_per_min > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                self._sleep(self._next - now)
+                now = self._next
+            self._next = now + self._interval
+
+
+class FmpClient:
+    """GET + JSON against FMP with retries, pacing, and errors sorted into fatal (key) and per-symbol."""
+
+    def __init__(self, base_url: str, api_key: str, settings: FmpSettings) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._limiter = RateLimiter(settings.max_calls_per_min)
+        self._http = Client(
+            request_timeout=settings.timeout_s,
+            raise_for_status=False,
+            request_max_attempts=settings.max_attempts,
+            request_backoff_factor=settings.backoff_factor,
+            request_max_retry_delay=settings.max_retry_delay_s,
+            respect_retry_after_header=True,
+        )
+        self.key_accepted = False
+
+    def redact(self, text: str) -> str:
+        """Error texts quote URLs; the key must never reach logs or the job report."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        self._limiter.wait()
+        url = f"{self.base_url}{path}"
+        try:
+            response = self._http.get(url, params={**params, "apikey": self._api_key})
+        except (RequestsConnectionError, Timeout, ChunkedEncodingError) as exc:
+            raise FmpUnreachable(self.redact(f"FMP unreachable ({type(exc).__name__}: {exc})")) from None
+        status = response.status_code
+        if status in (401, 403):
+            raise FmpAuthError(
+                f"FMP rejected the API key (HTTP {status} on {path}): check RT_FMP_API_KEY and that your plan "
+                "covers this endpoint"
+            )
+        if status >= 400:
+            body = self.redact(response.text[:200].strip())
+            hint = " (rate limit: lower RT_FMP_MAX_CALLS_PER_MIN)" if status == 429 else ""
+            raise FmpRequestError(f"HTTP {status} from {path} after retries{hint}: {body}")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise FmpRequestError(f"{path} answered with non-JSON: {response.text[:120]!r}") from None
+        message = payload.get("Error Message") if isinstance(payload, dict) else None
+        if message:
+            # Legacy endpoints answer 200 with an error object; an invalid key is still fatal.
+            if "api key" in message.lower() or "apikey" in message.lower():
+                raise FmpAuthError(f"FMP rejected the API key ({message}): check RT_FMP_API_KEY")
+            raise FmpRequestError(f"{path}: {self.redact(message)}")
+        self.key_accepted = True
+        return payload
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Payload parsing (pure functions: recorded payloads in tests go through exactly this code)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def records(payload: Any) -> list[dict]:
+    """The list of row dicts from either shape: stable (flat list) or legacy v3 ({symbol, historical})."""
+    if payload is None:
+        return []
+    if isinstance(payload, list):
+        return [r for r in payload if isinstance(r, dict)]
+    if isinstance(payload, dict):
+        if payload.get("Error Message"):
+            raise FmpRequestError(str(payload["Error Message"]))
+        rows = payload.get("historical")
+        if rows is None:
+            return []
+        symbol = payload.get("symbol")
+        return [{**({"symbol": symbol} if symbol else {}), **r} for r in rows if isinstance(r, dict)]
+    raise FmpRequestError(f"unexpected payload type {type(payload).__name__}")
+
+
+def _in_window(dates: pd.Series, window: LoadWindow, cutoff: dt.date) -> pd.Series:
+    last = min(window.end, cutoff)
+    return (dates >= window.start) & (dates <= last)
+
+
+def _parse_dates(frame: pd.DataFrame, what: str, symbol: str) -> pd.Series:
+    """Dates as datetime.date; a row whose date cannot be read cannot be keyed, so it is dropped (logged)."""
+    dates = pd.to_datetime(frame["date"], errors="coerce").dt.date
+    bad = int(dates.isna().sum())
+    if bad:
+        log.warning("%s %s: %d row(s) without a readable date dropped", symbol, what, bad)
+    return dates
+
+
+def bars_frame(
+    symbol: str,
+    payload: Any,
+    *,
+    adjusted_payload: Any = None,
+    window: LoadWindow | None = None,
+    cutoff: dt.date | None = None,
+) -> pd.DataFrame:
+    """FMP price payload (stable or v3) -> columns symbol, d, open, high, low, close, adj_close, volume,
+    oldest first. adj_close comes from the v3 `adjClose` when present, else from the dividend-adjusted
+    payload by date, else stays null. Rows outside `window` or after `cutoff` (the last completed session)
+    are left out. Values are passed on as sent: staging decides what is bad."""
+    rows = records(payload)
+    if not rows:
+        return pd.DataFrame(columns=BAR_FIELDS)
+    frame = pd.DataFrame.from_records(rows)
+    for col in ("open", "high", "low", "close", "volume"):
+        if col not in frame.columns:
+            frame[col] = None
+    frame["d"] = _parse_dates(frame, "bars", symbol)
+    frame = frame[frame["d"].notna()]
+    if "adjClose" in frame.columns:
+        frame["adj_close"] = frame["adjClose"]
+    else:
+        frame["adj_close"] = frame["d"].map(adjusted_closes(adjusted_payload))
+    frame["symbol"] = symbol.upper()
+    if window is not None:
+        frame = frame[_in_window(frame["d"], window, cutoff or window.end)]
+    elif cutoff is not None:
+        frame = frame[frame["d"] <= cutoff]
+    # Oldest first; a stable sort keeps repeated dates in arrival order for dup_seq.
+    frame = frame.sort_values("d", kind="stable")
+    return frame[BAR_FIELDS].reset_index(drop=True)
+
+
+def adjusted_closes(payload: Any) -> dict[dt.date, Any]:
+    """date -> adjClose from the dividend-adjusted endpoint ({date, adjOpen, adjHigh, adjLow, adjClose})."""
+    out: dict[dt.date, Any] = {}
+    for row in records(payload):
+        when = pd.to_datetime(row.get("date"), errors="coerce")
+        if pd.notna(when) and "adjClose" in row:
+            out[when.date()] = row["adjClose"]
+    return out
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def split_ratio(row: Mapping[str, Any]) -> float:
+    """New shares per old share: numerator/denominator (4:1 -> 4.0). Missing or zero parts give NaN, which
+    staging quarantines instead of us guessing."""
+    num, den = _number(row.get("numerator")), _number(row.get("denominator"))
+    if num > 0 and den > 0:
+        return num / den
+    return float("nan")
+
+
+def dividend_amount(row: Mapping[str, Any]) -> float:
+    """Cash per share, split-adjusted (`adjDividend`) when FMP gives it: FMP's and Yahoo's prices are
+    split-adjusted, so a split-adjusted dividend divides by the close of the same scale."""
+    value = row.get("adjDividend")
+    if value is None:
+        value = row.get("dividend")
+    return _number(value)
+
+
+def actions_frame(
+    symbol: str,
+    splits_payload: Any = None,
+    dividends_payload: Any = None,
+    *,
+    window: LoadWindow | None = None,
+    cutoff: dt.date | None = None,
+) -> pd.DataFrame:
+    """Splits and dividends (stable or v3 shape) -> columns symbol, d, action, value."""
+    rows = [("split", r, split_ratio(r)) for r in records(splits_payload)]
+    rows += [("dividend", r, dividend_amount(r)) for r in records(dividends_payload)]
+    if not rows:
+        return pd.DataFrame(columns=ACTION_FIELDS)
+    frame = pd.DataFrame(
+        {
+            "symbol": symbol.upper(),
+            "date": [r.get("date") for _, r, _ in rows],
+            "action": [a for a, _, _ in rows],
+            "value": [v for _, _, v in rows],
+        }
+    )
+    frame["d"] = _parse_dates(frame, "corporate actions", symbol)
+    frame = frame[frame["d"].notna()]
+    if window is not None:
+        frame = frame[_in_window(frame["d"], window, cutoff or window.end)]
+    elif cutoff is not None:
+        frame = frame[frame["d"] <= cutoff]
+    return frame.sort_values(["d", "action"], kind="stable")[ACTION_FIELDS].reset_index(drop=True)
+
+
+def gics_sector(label: Any) -> Any:
+    if isinstance(label, str):
+        return FMP_SECTOR_TO_GICS.get(label.strip(), label)
+    return label
+
+
+def constituents_frame(payload: Any) -> pd.DataFrame:
+    """`sp500-constituent` records ({symbol, name, sector, subSector, dateFirstAdded, ...}) -> columns
+    symbol, name, sector (GICS), sub_industry, date_added."""
+    rows = records(payload)
+    cols = ["symbol", "name", "sector", "sub_industry", "date_added"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    frame = pd.DataFrame.from_records(rows)
+    for col in ("name", "sector", "subSector", "dateFirstAdded"):
+        if col not in frame.columns:
+            frame[col] = None
+    frame = frame[frame["symbol"].notna()].copy()
+    frame["symbol"] = frame["symbol"].astype(str).str.strip().str.upper()
+    frame["sector"] = frame["sector"].map(gics_sector)
+    frame = frame.rename(columns={"subSector": "sub_industry", "dateFirstAdded": "date_added"})
+    return frame[cols].reset_index(drop=True)
+
+
+def date_chunks(window: LoadWindow, days: int) -> list[tuple[dt.date, dt.date]]:
+    """Cut [start, end] into consecutive, non-overlapping pieces of at most `days` days."""
+    pieces = []
+    start = window.start
+    while start <= window.end:
+        end = min(window.end, start + dt.timedelta(days=days - 1))
+        pieces.append((start, end))
+        start = end + dt.timedelta(days=1)
+    return pieces
+
+
+def dedupe(symbols: Iterable[str]) -> list[str]:
+    """Upper-cased, first occurrence kept, order kept (so reports list symbols as asked)."""
+    seen: dict[str, None] = {}
+    for s in symbols:
+        key = str(s).strip().upper()
+        if key:
+            seen.setdefault(key, None)
+    return list(seen)

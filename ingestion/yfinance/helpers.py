@@ -1,0 +1,188 @@
+"""Yahoo Finance through yfinance: the default downloader and the mapping of yfinance frames to the raw shape.
+
+yfinance reads Yahoo's v8 chart endpoint and returns, per symbol, a frame indexed by session date (midnight,
+exchange time zone) with Open/High/Low/Close (split-adjusted by Yahoo), Adj Close (also dividend-adjusted),
+Volume, Dividends and Stock Splits (0 on days without an event).
+
+The downloader is the seam between this package and the network: any callable
+`(tickers, start, end) -> {ticker: DataFrame | Exception}` works, `end` inclusive. A ticker missing from
+the answer, or mapped to an empty frame, got no data; an Exception value is that ticker's failure reason.
+yfinance's YFRateLimitError (raised, or as a value) makes the source back off and ask again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from yfinance.exceptions import YFRateLimitError
+
+from ingestion.common import IngestionError, LoadWindow
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_TZ = "America/New_York"
+BAR_FIELDS = ["symbol", "d", "open", "high", "low", "close", "adj_close", "volume"]
+ACTION_FIELDS = ["symbol", "d", "action", "value"]
+PRICE_COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close"}
+
+FetchResult = Mapping[str, "pd.DataFrame | BaseException"]
+Downloader = Callable[[list[str], dt.date, dt.date], FetchResult]
+
+__all__ = [
+    "Downloader",
+    "YFRateLimitError",
+    "YahooDownloader",
+    "YahooSettings",
+    "actions_from_frame",
+    "bars_from_frame",
+    "session_dates",
+    "yahoo_ticker",
+]
+
+
+def _env_number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise IngestionError(f"{name}={raw!r} is not a number; unset it or give a number") from exc
+
+
+@dataclass(frozen=True)
+class YahooSettings:
+    """Knobs for Yahoo, read from RT_YF_* environment variables. Yahoo has no published limit; these
+    defaults stay well under what gets an IP blocked."""
+
+    batch_size: int = 50
+    sleep_s: float = 1.0
+    max_attempts: int = 4
+    backoff_s: float = 15.0
+    threads: int = 4
+    timeout_s: float = 20.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> YahooSettings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            batch_size=max(1, int(_env_number(env, "RT_YF_BATCH_SIZE", d.batch_size))),
+            sleep_s=max(0.0, _env_number(env, "RT_YF_SLEEP", d.sleep_s)),
+            max_attempts=max(1, int(_env_number(env, "RT_YF_MAX_ATTEMPTS", d.max_attempts))),
+            backoff_s=max(0.0, _env_number(env, "RT_YF_BACKOFF", d.backoff_s)),
+            threads=max(1, int(_env_number(env, "RT_YF_THREADS", d.threads))),
+            timeout_s=_env_number(env, "RT_YF_TIMEOUT", d.timeout_s),
+        )
+
+
+def yahoo_ticker(symbol: str) -> str:
+    """Yahoo writes share classes with a dash (BRK-B) where the S&P list writes a dot (BRK.B)."""
+    return symbol.strip().upper().replace(".", "-")
+
+
+class YahooDownloader:
+    """The default downloader: `yf.Ticker(t).history(...)` per ticker, a few tickers in parallel.
+
+    Per ticker rather than `yf.download`, because `yf.download` swallows each ticker's exception (rate
+    limits included) into an empty column; here a rate limit reaches the source, which backs off, and any
+    other error becomes that ticker's failure reason. `session` is passed to yfinance (tests give it one
+    that answers from recorded payloads)."""
+
+    def __init__(self, *, session: Any = None, threads: int = 4, timeout_s: float = 20.0) -> None:
+        self.session = session
+        self.threads = threads
+        self.timeout_s = timeout_s
+
+    def _one(self, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame | BaseException:
+        import yfinance as yf
+
+        try:
+            return yf.Ticker(ticker, session=self.session).history(
+                start=start,
+                end=end + dt.timedelta(days=1),  # yfinance's end is exclusive, ours inclusive
+                interval="1d",
+                auto_adjust=False,
+                back_adjust=False,
+                actions=True,
+                repair=False,
+                keepna=False,
+                timeout=self.timeout_s,
+            )
+        except Exception as exc:  # noqa: BLE001 - every error is this ticker's failure reason
+            return exc
+
+    def __call__(self, tickers: list[str], start: dt.date, end: dt.date) -> dict[str, pd.DataFrame | BaseException]:
+        with warnings.catch_warnings():
+            # yfinance 1.7 trips pandas 3 deprecation warnings on every call; they are not ours to fix.
+            warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+            with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(tickers)))) as pool:
+                futures = {t: pool.submit(self._one, t, start, end) for t in tickers}
+                return {t: f.result() for t, f in futures.items()}
+
+
+def session_dates(index: pd.Index) -> pd.Series:
+    """Index of a yfinance frame -> exchange dates. yfinance labels a daily bar with midnight of the session
+    in the exchange zone; raw chart timestamps are the 09:30 New York open. Converting to New York before
+    taking the date gives the session date for both (a UTC date would be right only by luck)."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(index))
+    if stamps.tz is not None:
+        stamps = stamps.tz_convert(EXCHANGE_TZ)
+    return pd.Series(stamps.date, index=range(len(stamps)), dtype=object)
+
+
+def _window_mask(dates: pd.Series, window: LoadWindow | None, cutoff: dt.date | None) -> pd.Series:
+    keep = pd.Series(True, index=dates.index)
+    if window is not None:
+        keep &= (dates >= window.start) & (dates <= window.end)
+    if cutoff is not None:
+        keep &= dates <= cutoff
+    return keep
+
+
+def bars_from_frame(
+    symbol: str, frame: pd.DataFrame, *, window: LoadWindow | None = None, cutoff: dt.date | None = None
+) -> pd.DataFrame:
+    """One yfinance frame -> columns symbol, d, open, high, low, close, adj_close, volume, oldest first.
+    Rows with no price at all (event-only rows) are not bars; everything else is passed on as sent."""
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=BAR_FIELDS)
+    out = pd.DataFrame({"symbol": symbol.upper(), "d": session_dates(frame.index)})
+    for src, dst in PRICE_COLUMNS.items():
+        out[dst] = frame[src].to_numpy(dtype="float64") if src in frame.columns else float("nan")
+    out["volume"] = frame["Volume"].to_numpy(dtype="float64") if "Volume" in frame.columns else float("nan")
+    has_price = out[["open", "high", "low", "close"]].notna().any(axis=1)
+    out = out[has_price & _window_mask(out["d"], window, cutoff)]
+    return out.sort_values("d", kind="stable")[BAR_FIELDS].reset_index(drop=True)
+
+
+def actions_from_frame(
+    symbol: str, frame: pd.DataFrame, *, window: LoadWindow | None = None, cutoff: dt.date | None = None
+) -> pd.DataFrame:
+    """Non-zero `Stock Splits` -> ('split', ratio: 4.0 for 4:1); non-zero `Dividends` -> ('dividend', cash
+    per share, split-adjusted as Yahoo reports it)."""
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=ACTION_FIELDS)
+    dates = session_dates(frame.index)
+    parts = []
+    for column, action in (("Stock Splits", "split"), ("Dividends", "dividend")):
+        if column not in frame.columns:
+            continue
+        values = pd.Series(frame[column].to_numpy(dtype="float64"), index=dates.index)
+        hit = values.notna() & (values != 0) & _window_mask(dates, window, cutoff)
+        if hit.any():
+            parts.append(
+                pd.DataFrame({"symbol": symbol.upper(), "d": dates[hit], "action": action, "value": values[hit]})
+            )
+    if not parts:
+        return pd.DataFrame(columns=ACTION_FIELDS)
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["d", "action"], kind="stable")[ACTION_FIELDS].reset_index(drop=True)

@@ -1,0 +1,33 @@
+"""`python -m rapidtrader.lint_sql [paths]`: sqlfluff with the dbt templater against the project database.
+
+The dbt templater compiles models, so it needs a live connection: this wrapper resolves the database
+(RT_DB_URL or the embedded server), writes the profile dbt reads, and runs sqlfluff with that env.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rapidtrader import PROJECT_ROOT
+from rapidtrader.db import resolve_db_url
+from rapidtrader.dbt_runner import dbt_env
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    action = "lint"
+    if args and args[0] in ("lint", "fix"):
+        action = args.pop(0)
+    paths = args or ["dbt_project/models"]
+    env = dbt_env(resolve_db_url())
+    sqlfluff = str(Path(sys.executable).parent / "sqlfluff")
+    cmd = [sqlfluff, action, *paths, "--processes", "2"]
+    if action == "fix":
+        cmd.append("-f")
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Helpers for the foundation tests: load a folder of bar files through dlt and build the bar marts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingestion.pipeline import IngestResult, ingest
+from rapidtrader.db import DbUrl
+from rapidtrader.dbt_runner import run_dbt
+from rapidtrader.settings import Settings
+
+FOUNDATION_MODELS = ["+bars_daily", "+bars_quarantine", "+symbols", "+bar_source_discrepancies"]
+
+
+def load_files(url: DbUrl, folder: Path) -> IngestResult:
+    settings = Settings(db_url=url.url, sample_dir=folder)
+    return ingest("sample", credentials=url.with_password().url, settings=settings)
+
+
+def build_foundation(url: DbUrl) -> None:
+    result = run_dbt(["build", "--select", *FOUNDATION_MODELS], url, capture=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
