@@ -31,6 +31,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
 
 import dlt  # noqa: E402
+from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
 BAR_SCHEMA = pa.schema(
     [
@@ -150,9 +151,7 @@ def to_action_table(frame: pd.DataFrame, source_ref: str, loaded_at: pd.Timestam
     df["source_ref"] = source_ref
     df["loaded_at"] = loaded_at if loaded_at is not None else now_utc()
     df = df.drop_duplicates(subset=["symbol", "d", "action"], keep="last")
-    return pa.Table.from_pandas(
-        df[[f.name for f in ACTION_SCHEMA]], schema=ACTION_SCHEMA, preserve_index=False
-    )
+    return pa.Table.from_pandas(df[[f.name for f in ACTION_SCHEMA]], schema=ACTION_SCHEMA, preserve_index=False)
 
 
 def to_constituent_table(frame: pd.DataFrame, source_ref: str) -> pa.Table:
@@ -259,9 +258,7 @@ def ensure_raw_indexes(credentials: str, schema: str) -> None:
                 cur.execute("select to_regclass(%s)", (f"{schema}.{table}",))
                 if cur.fetchone()[0] is None:
                     continue
-                cur.execute(
-                    f"create unique index if not exists {table}_key on {schema}.{table} ({', '.join(cols)})"
-                )
+                cur.execute(f"create unique index if not exists {table}_key on {schema}.{table} ({', '.join(cols)})")
     finally:
         conn.close()
 
@@ -292,7 +289,16 @@ def run_pipeline(source, *, credentials: str, dataset_name: str, pipeline_name: 
             pipelines_dir=str(workdir),
             progress="log" if os.environ.get("RT_PROGRESS", "1") == "1" else None,
         )
-        pipeline.run(source)
+        try:
+            pipeline.run(source)
+        except PipelineStepFailed as exc:
+            # dlt wraps errors raised while extracting; surface our own one-sentence error unwrapped.
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, IngestionError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is not None:
+                raise cause from exc
+            raise
         counts = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace else {}
         ensure_raw_indexes(credentials, dataset_name)
         return {k: v for k, v in counts.items() if not k.startswith("_dlt")}

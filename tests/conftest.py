@@ -68,3 +68,9 @@ def query(url: DbUrl, sql: str, params: tuple = ()) -> list[tuple]:
             return cur.fetchall() if cur.description else []
     finally:
         conn.close()
+
+
+@pytest.fixture()
+def ingest_db(scratch_db) -> str:
+    """A throwaway database for one ingestion test, as the password-bearing URL dlt needs."""
+    return scratch_db("ingest").with_password().url

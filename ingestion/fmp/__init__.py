@@ -139,9 +139,7 @@ def _fetch_constituents(client: FmpClient) -> pd.DataFrame:
     except FmpAuthError:
         raise
     except FmpUnreachable as exc:
-        raise IngestionError(
-            f"{exc}: check the network or proxy (or load with --source yfinance)"
-        ) from None
+        raise IngestionError(f"{exc}: check the network or proxy (or load with --source yfinance)") from None
     except FmpRequestError as exc:
         raise IngestionError(
             f"cannot fetch the S&P 500 list from FMP ({exc}): retry later, or pass --symbols"
@@ -169,7 +167,9 @@ def fmp_source(
     `windows_fn` gives each symbol's date window; `report` collects per-symbol outcomes. `clock` (a callable
     returning a UTC pd.Timestamp) is for tests: bars after the last completed session are never stored."""
     if not api_key:
-        raise IngestionError("no FMP API key: set RT_FMP_API_KEY (or load with --source yfinance, which needs none)")
+        raise IngestionError(
+            "no FMP API key: set RT_FMP_API_KEY (or load with --source yfinance, which needs none)"
+        )
     settings = FmpSettings.from_env()
     client = FmpClient(base_url, api_key, settings)
     cutoff = last_completed_session(clock() if clock else None)

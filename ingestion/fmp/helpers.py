@@ -108,8 +108,8 @@ class FmpSettings:
 
 
 class RateLimiter:
-    """Spaces calls evenly (at most `calls_per_min` a minute). Even spacing rather than a burst bucket, because
-    FMP counts per minute and a burst at a minute boundary is what earns 429s."""
+    """Spaces calls evenly (at most `calls_per_min` a minute). Even spacing rather than a burst bucket,
+    because FMP counts per minute and a burst at a minute boundary is what earns 429s."""
 
     def __init__(
         self,
@@ -164,8 +164,8 @@ class FmpClient:
         status = response.status_code
         if status in (401, 403):
             raise FmpAuthError(
-                f"FMP rejected the API key (HTTP {status} on {path}): check RT_FMP_API_KEY and that your plan "
-                "covers this endpoint"
+                f"FMP rejected the API key (HTTP {status} on {path}): check RT_FMP_API_KEY and that your "
+                "plan covers this endpoint"
             )
         if status >= 400:
             body = self.redact(response.text[:200].strip())

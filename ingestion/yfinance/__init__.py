@@ -82,8 +82,13 @@ def _reason(error: BaseException, attempts: int) -> str:
             f"rate limited by Yahoo after {attempts} attempts: re-run later, or raise RT_YF_SLEEP / "
             "lower RT_YF_BATCH_SIZE"
         )
-    text = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-    return f"{NO_DATA} ({type(error).__name__}{': ' + text if text else ''})"
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status is not None:
+        detail = f"HTTP {status}"  # the URL in the message says nothing the symbol does not
+    else:
+        lines = str(error).strip().splitlines()
+        detail = f"{type(error).__name__}: {lines[0][:160]}" if lines else type(error).__name__
+    return f"{NO_DATA} ({detail})"
 
 
 class _YahooRun:
@@ -157,14 +162,13 @@ class _YahooRun:
             events = actions_from_frame(symbol, answer, window=window, cutoff=self.cutoff)
             if not events.empty:
                 actions.append(events)
-        return {
-            "bars": to_bar_table(pd.concat(bars, ignore_index=True), SOURCE_REF, self.loaded_at) if bars else None,
-            "actions": (
-                to_action_table(pd.concat(actions, ignore_index=True), SOURCE_REF, self.loaded_at)
-                if actions
-                else None
-            ),
-        }
+        return {"bars": self._table(bars, to_bar_table), "actions": self._table(actions, to_action_table)}
+
+    def _table(self, frames: list[pd.DataFrame], convert: Callable[..., pa.Table]) -> pa.Table | None:
+        """One Arrow table per batch and kind: few large tables load fast, one per symbol would not."""
+        if not frames:
+            return None
+        return convert(pd.concat(frames, ignore_index=True), source_ref=SOURCE_REF, loaded_at=self.loaded_at)
 
     def _check_alive(self) -> None:
         if self.succeeded == 0 and self.attempted >= min(self.total, FAIL_FAST_AFTER):
