@@ -27,7 +27,8 @@ copies as (
         source,
         symbol,
         d,
-        count(distinct (open, high, low, close, adj_close, volume)) as distinct_versions
+        -- a row value: two copies count once only when every field matches
+        count(distinct (open, high, low, close, adj_close, volume)) as distinct_versions  -- noqa: ST08, LT01, LT06
 
     from bars
     where key_copies > 1
@@ -40,11 +41,16 @@ checked as (
     select
         bars.*,
         array_remove(array[
-            case when bars.open is null or bars.high is null or bars.low is null or bars.close is null
-                then 'missing_price' end,
-            case when bars.open <= 0 or bars.high <= 0 or bars.low <= 0 or bars.close <= 0
+            case
+                when bars.open is null or bars.high is null or bars.low is null or bars.close is null
+                    then 'missing_price'
+            end,
+            case
+                when
+                    bars.open <= 0 or bars.high <= 0 or bars.low <= 0 or bars.close <= 0
                     or bars.adj_close <= 0
-                then 'non_positive_price' end,
+                    then 'non_positive_price'
+            end,
             case when bars.volume is null then 'missing_volume' end,
             case when bars.volume < 0 then 'negative_volume' end,
             case when bars.high < bars.low then 'high_below_low' end,

@@ -54,7 +54,7 @@ listed as (
         true as is_active
 
     from etfs
-    where symbol not in (select symbol from universe)
+    where etfs.symbol not in (select universe.symbol from universe)
 
 ),
 
