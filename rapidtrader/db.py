@@ -145,8 +145,7 @@ def _run(cmd: list[str], user: str | None, timeout: float = 60) -> subprocess.Co
 def embedded_url(settings: Settings | None = None, dbname: str | None = None) -> DbUrl:
     s = settings or get_settings()
     return DbUrl(
-        f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{s.embedded_port}/"
-        f"{dbname or s.embedded_db}"
+        f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{s.embedded_port}/{dbname or s.embedded_db}"
     )
 
 
@@ -267,9 +266,7 @@ def prepare_database(url: DbUrl) -> None:
         cur.execute("create schema if not exists marts")
         try:
             cur.execute(
-                sql.SQL("alter database {} set search_path = " + SEARCH_PATH).format(
-                    sql.Identifier(url.dbname)
-                )
+                sql.SQL("alter database {} set search_path = " + SEARCH_PATH).format(sql.Identifier(url.dbname))
             )
         except psycopg2.Error as exc:  # not the owner: tell the user once, keep going
             print(
@@ -325,9 +322,7 @@ def drop_database(base: DbUrl, name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["start", "stop", "status", "url", "psql", "env"])
     args = parser.parse_args(argv)
     s = get_settings()
@@ -339,9 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             if s.db_url:
                 print("RT_DB_URL is set: nothing embedded to stop")
             else:
-                print(
-                    "embedded Postgres stopped" if stop_embedded(s) else "embedded Postgres was not running"
-                )
+                print("embedded Postgres stopped" if stop_embedded(s) else "embedded Postgres was not running")
         elif args.action == "status":
             if s.db_url:
                 conn = connect(DbUrl(s.db_url))

@@ -41,9 +41,7 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else (shutil.which("dbt") or "dbt")
 
 
-def run_dbt(
-    args: list[str], url: DbUrl, *, capture: bool = False, check: bool = False
-) -> subprocess.CompletedProcess:
+def run_dbt(args: list[str], url: DbUrl, *, capture: bool = False, check: bool = False) -> subprocess.CompletedProcess:
     """`dbt <args>` in the project root; output streams to the terminal unless `capture`."""
     cmd = [dbt_executable(), *args]
     return subprocess.run(

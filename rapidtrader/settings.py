@@ -24,15 +24,11 @@ class Settings:
 
     db_url: str | None = field(default_factory=lambda: os.environ.get("RT_DB_URL") or None)
     data_source: str = field(
-        default_factory=lambda: _env(
-            "RT_DATA_SOURCE", "fmp" if os.environ.get("RT_FMP_API_KEY") else "yfinance"
-        )
+        default_factory=lambda: _env("RT_DATA_SOURCE", "fmp" if os.environ.get("RT_FMP_API_KEY") else "yfinance")
     )
     primary_source: str = field(default_factory=lambda: _env("RT_PRIMARY_SOURCE", "fmp"))
     fmp_api_key: str | None = field(default_factory=lambda: os.environ.get("RT_FMP_API_KEY") or None)
-    sample_dir: Path = field(
-        default_factory=lambda: Path(_env("RT_SAMPLE_DIR", str(PROJECT_ROOT / "data" / "sample")))
-    )
+    sample_dir: Path = field(default_factory=lambda: Path(_env("RT_SAMPLE_DIR", str(PROJECT_ROOT / "data" / "sample"))))
     state_dir: Path = field(default_factory=lambda: Path(_env("RT_STATE_DIR", str(PROJECT_ROOT / ".rt"))))
     log_dir: Path = field(default_factory=lambda: Path(_env("RT_LOG_DIR", str(PROJECT_ROOT / "logs"))))
     embedded_port: int = field(default_factory=lambda: int(_env("RT_EMBEDDED_PORT", "54329")))

@@ -29,18 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         if source == "fmp":
             from ingestion.fmp import fmp_source
 
-            src = fmp_source(None, lambda syms: {}, report, api_key=s.fmp_api_key).with_resources(
-                "constituents"
-            )
+            src = fmp_source(None, lambda syms: {}, report, api_key=s.fmp_api_key).with_resources("constituents")
         else:
             from ingestion.sample import sample_source
 
-            src = sample_source(
-                folder=s.sample_dir, windows_fn=lambda syms: {}, report=report
-            ).with_resources("constituents")
-        rows = run_pipeline(
-            src, credentials=url.url, dataset_name=f"raw_{source}", pipeline_name=f"rt_{source}"
-        )
+            src = sample_source(folder=s.sample_dir, windows_fn=lambda syms: {}, report=report).with_resources(
+                "constituents"
+            )
+        rows = run_pipeline(src, credentials=url.url, dataset_name=f"raw_{source}", pipeline_name=f"rt_{source}")
     except (IngestionError, DatabaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

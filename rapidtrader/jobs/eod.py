@@ -47,12 +47,8 @@ def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_r
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--demo", action="store_true", help="load the bundled sample instead of a live provider"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", action="store_true", help="load the bundled sample instead of a live provider")
     parser.add_argument("--source", help="override RT_DATA_SOURCE (sample, fmp, yfinance)")
     parser.add_argument("--days", type=int, help="re-load the last N days for every symbol")
     parser.add_argument("--skip-report", action="store_true")

@@ -18,5 +18,8 @@ def load_files(url: DbUrl, folder: Path) -> IngestResult:
 
 
 def build_foundation(url: DbUrl) -> None:
-    result = run_dbt(["build", "--select", *FOUNDATION_MODELS], url, capture=True)
+    # cautious: skip tests that also read models outside this selection (indicators, calendar, ...);
+    # the data-quality tier tests (coverage, recency) judge a whole universe, not these crafted files.
+    args = ["build", "--select", *FOUNDATION_MODELS, "--indirect-selection", "cautious"]
+    result = run_dbt([*args, "--exclude", "path:dbt_project/tests/dq"], url, capture=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

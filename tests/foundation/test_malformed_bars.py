@@ -97,9 +97,7 @@ def test_good_bars_load_and_nothing_is_lost(loaded):
 def test_identical_duplicate_keeps_one_copy(loaded):
     url, expected, _ = loaded
     day = [e for e in expected if e[3] == "duplicate_key"][0][1]
-    assert (
-        query(url, "select count(*) from marts.bars_daily where symbol = 'CCC' and d = %s", (day,))[0][0] == 1
-    )
+    assert query(url, "select count(*) from marts.bars_daily where symbol = 'CCC' and d = %s", (day,))[0][0] == 1
 
 
 def test_rerun_gives_the_same_result(loaded, bad_folder):
@@ -108,6 +106,4 @@ def test_rerun_gives_the_same_result(loaded, bad_folder):
     before = query(url, "select symbol, d, dup_seq, reasons from marts.bars_quarantine order by 1, 2, 3")
     load_files(url, folder)
     build_foundation(url)
-    assert (
-        query(url, "select symbol, d, dup_seq, reasons from marts.bars_quarantine order by 1, 2, 3") == before
-    )
+    assert query(url, "select symbol, d, dup_seq, reasons from marts.bars_quarantine order by 1, 2, 3") == before

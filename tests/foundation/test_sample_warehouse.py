@@ -39,9 +39,7 @@ def test_every_raw_row_is_either_clean_or_quarantined(warehouse):
     (raw,) = query(url, "select count(*) from raw_sample.bars")[0]
     (clean,) = query(url, "select count(*) from marts.bars_daily where source = 'sample'")[0]
     (held,) = query(url, "select count(*) from marts.bars_quarantine where source = 'sample'")[0]
-    files = sum(
-        len(pd.read_csv(p)) for p in SAMPLE.iterdir() if p.name.startswith(("sp500_ohlcv", "spy_", "sector_"))
-    )
+    files = sum(len(pd.read_csv(p)) for p in SAMPLE.iterdir() if p.name.startswith(("sp500_ohlcv", "spy_", "sector_")))
     assert raw == files
     assert clean + held == raw
     assert held > 0
@@ -52,9 +50,7 @@ def test_structural_defects_land_in_quarantine_with_reasons(warehouse, stocks):
     universe = set(pd.read_csv(SAMPLE / "sp500_constituents_2018-04-02.csv")["symbol"])
     s = stocks
     missing = s[["open", "high", "low", "close"]].isna().any(axis=1)
-    bad_range = (
-        (s.high < s.low) | (s.open > s.high) | (s.open < s.low) | (s.close > s.high) | (s.close < s.low)
-    )
+    bad_range = (s.high < s.low) | (s.open > s.high) | (s.open < s.low) | (s.close > s.high) | (s.close < s.low)
     outside = ~s.symbol.isin(universe)
     expected_missing = set(map(tuple, s.loc[missing, ["symbol", "date"]].astype(str).values))
     expected_range = set(map(tuple, s.loc[bad_range & ~missing, ["symbol", "date"]].astype(str).values))
@@ -64,9 +60,9 @@ def test_structural_defects_land_in_quarantine_with_reasons(warehouse, stocks):
     rows = query(url, "select symbol, d::text, reasons from marts.bars_quarantine where source = 'sample'")
     reasons = {(sym, d): set(r.split(",")) for sym, d, r in rows}
     assert {k for k, r in reasons.items() if "missing_price" in r} == expected_missing
-    assert {
-        k for k, r in reasons.items() if r & {"high_below_low", "open_outside_range", "close_outside_range"}
-    } == (expected_range)
+    assert {k for k, r in reasons.items() if r & {"high_below_low", "open_outside_range", "close_outside_range"}} == (
+        expected_range
+    )
     assert {k for k, r in reasons.items() if "symbol_not_in_universe" in r} == expected_outside
     # The NWL bad print (all prices ~30.8 between days at ~44) is an isolated spike, not a real move.
     assert "isolated_price_spike" in reasons[("NWL", "2017-09-14")]
@@ -113,9 +109,7 @@ def test_symbols_mart(warehouse):
     url, _ = warehouse
     rows = dict(query(url, "select asset_class, count(*) from marts.symbols group by 1"))
     assert rows == {"equity": 505, "etf": 12}
-    (untradable_etf,) = query(
-        url, "select count(*) from marts.symbols where asset_class = 'etf' and is_tradable"
-    )[0]
+    (untradable_etf,) = query(url, "select count(*) from marts.symbols where asset_class = 'etf' and is_tradable")[0]
     assert untradable_etf == 0
 
 

@@ -10,17 +10,24 @@ with
 bars as (
 
     select * from {{ ref('int_bars_validated') }}
-    where cardinality(reasons) = 0
+    where is_clean
 
 ),
 
 actions as (
 
-    select * from {{ ref('stg_fmp__corporate_actions') }}
+    {%- for src in ['fmp', 'yfinance', 'sample'] %}
+    select
+        source,
+        symbol,
+        d,
+        action,
+        value
+    from {{ ref('stg_' ~ src ~ '__corporate_actions') }}
+    {%- if not loop.last %}
     union all
-    select * from {{ ref('stg_yfinance__corporate_actions') }}
-    union all
-    select * from {{ ref('stg_sample__corporate_actions') }}
+    {%- endif %}
+    {%- endfor %}
 
 ),
 

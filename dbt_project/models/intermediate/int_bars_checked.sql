@@ -1,4 +1,4 @@
--- One row per raw bar with the structural reasons it is malformed (empty array = clean).
+-- One row per raw bar with the structural reasons it is malformed, comma-separated ('' = clean).
 -- Reasons: missing_price, non_positive_price, missing_volume, negative_volume, high_below_low,
 -- open_outside_range, close_outside_range, duplicate_key (an identical repeat of a kept row),
 -- duplicate_key_conflict (repeats that disagree: none of them is trusted), future_date,
@@ -40,7 +40,8 @@ checked as (
 
     select
         bars.*,
-        array_remove(array[
+        concat_ws(
+            ',',
             case
                 when bars.open is null or bars.high is null or bars.low is null or bars.close is null
                     then 'missing_price'
@@ -60,7 +61,7 @@ checked as (
             case when copies.distinct_versions > 1 then 'duplicate_key_conflict' end,
             case when bars.d > (now() at time zone 'America/New_York')::date then 'future_date' end,
             case when universe.symbol is null then 'symbol_not_in_universe' end
-        ], null) as reasons
+        ) as reasons
 
     from bars
     left join copies
@@ -71,6 +72,16 @@ checked as (
     left join universe
         on bars.symbol = universe.symbol
 
+),
+
+final as (
+
+    select
+        *,
+        reasons = '' as is_clean
+
+    from checked
+
 )
 
-select * from checked
+select * from final

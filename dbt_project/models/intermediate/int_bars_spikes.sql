@@ -15,7 +15,7 @@ clean as (
         close
 
     from {{ ref('int_bars_checked') }}
-    where cardinality(reasons) = 0
+    where is_clean
 
 ),
 

@@ -29,11 +29,12 @@ validated as (
         checked.source_priority,
         checked.source_ref,
         checked.loaded_at,
-        case
-            when spikes.symbol is not null
-                then array_append(checked.reasons, 'isolated_price_spike')
-            else checked.reasons
-        end as reasons
+        concat_ws(
+            ',',
+            nullif(checked.reasons, ''),
+            case when spikes.symbol is not null then 'isolated_price_spike' end
+        ) as reasons,
+        checked.is_clean and spikes.symbol is null as is_clean
 
     from checked
     left join spikes

@@ -27,8 +27,8 @@ final as (
         validated.symbol,
         validated.d,
         validated.dup_seq,
-        validated.reasons[1] as reason,
-        array_to_string(validated.reasons, ',') as reasons,
+        split_part(validated.reasons, ',', 1) as reason,
+        validated.reasons,
         validated.open,
         validated.high,
         validated.low,
@@ -44,7 +44,7 @@ final as (
         on
             validated.symbol = chosen.symbol
             and validated.d = chosen.d
-    where cardinality(validated.reasons) > 0
+    where not validated.is_clean
 
 )
 
