@@ -152,13 +152,13 @@ def _file_handler(path: Path, log_filter: logging.Filter, level: int) -> logging
     return handler
 
 
-def setup_logging(
-    log_dir: Path | str | None = None, *, console: bool = False, force: bool = False
-) -> Path | None:
+def setup_logging(log_dir: Path | str | None = None, *, console: bool = False, force: bool = False) -> Path | None:
     """Attach the five file handlers to the `rapidtrader` logger (idempotent; `force` re-reads RT_LOG_DIR).
 
     Returns the log folder, or None when it cannot be created (events then go to stderr).
     """
+    if log_dir is None and _state.handlers and not force:
+        return _state.log_dir  # already set up (perhaps with an explicit folder): keep it
     target = Path(log_dir) if log_dir else get_settings().log_dir
     if _state.handlers and _state.log_dir == target and not force:
         return target

@@ -29,6 +29,62 @@ OPS_DDL = [
         recorded_at timestamptz not null default now()
     )
     """,
+    # Operations (issue 5): per-step run metrics, every provider call, alerts, universe snapshots.
+    """
+    create table if not exists ops.run_metrics (
+        id bigserial primary key,
+        run_id text not null,
+        job_name text not null,
+        status text not null,
+        duration_s double precision,
+        peak_rss_mb double precision,
+        rows bigint,
+        api_calls integer not null default 0,
+        api_errors integer not null default 0,
+        api_rate_limited integer not null default 0,
+        api_latency_avg_ms double precision,
+        api_latency_max_ms double precision,
+        log_errors integer not null default 0,
+        recorded_at timestamptz not null default now()
+    )
+    """,
+    "create index if not exists run_metrics_run on ops.run_metrics (run_id)",
+    """
+    create table if not exists ops.api_calls (
+        id bigserial primary key,
+        run_id text not null,
+        job_name text not null,
+        provider text not null,
+        method text not null,
+        endpoint text not null,
+        status integer,
+        latency_ms double precision not null,
+        error text,
+        called_at timestamptz not null default now()
+    )
+    """,
+    "create index if not exists api_calls_run on ops.api_calls (run_id)",
+    """
+    create table if not exists ops.alerts (
+        id bigserial primary key,
+        raised_at timestamptz not null default now(),
+        run_id text,
+        tier text not null check (tier in ('critical', 'warning', 'info')),
+        code text not null,
+        message text not null,
+        details jsonb not null default '{}'::jsonb,
+        webhook_status text
+    )
+    """,
+    "create index if not exists alerts_raised on ops.alerts (raised_at desc)",
+    """
+    create table if not exists ops.universe_snapshots (
+        id bigserial primary key,
+        run_id text not null,
+        captured_at timestamptz not null default now(),
+        symbols text[] not null
+    )
+    """,
 ]
 
 
