@@ -9,7 +9,7 @@ export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo eod test test-e2e lint format bench docs backtest report db-start db-stop psql clean
+.PHONY: help setup demo eod test test-e2e lint format bench docs backtest report health validate backup restore db-start db-stop psql clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,22 @@ bench: setup ## benchmarks on the synthetic 503-symbol x 10-year set (prints fig
 docs: setup ## build the dbt docs site (lineage, models, columns) into target/
 	$(PY) -m rapidtrader.dbt_runner docs generate
 	@echo "open target/index.html, or: $(PY) -m rapidtrader.dbt_runner docs serve --port 8080"
+
+report: setup ## write the daily report (HTML + Markdown) for the latest session into reports/
+	$(PY) -m rapidtrader.jobs.eod_report
+
+health: setup ## the runbook's health check (OK/WARN/CRITICAL per check)
+	$(PY) scripts/health_check.py --all
+
+validate: setup ## data-quality checks of the latest session and TA-Lib check of the indicators
+	$(PY) scripts/validate_data.py --date yesterday
+	$(PY) scripts/validate_indicators.py
+
+backup: setup ## pg_dump of the project database into backups/
+	$(PY) scripts/backup.py
+
+restore: setup ## restore the latest backup (see scripts/restore.py --help)
+	$(PY) scripts/restore.py --latest
 
 db-start: setup ## start the embedded Postgres (no-op with RT_DB_URL)
 	$(PY) -m rapidtrader.db start

@@ -28,6 +28,18 @@ def run(url: DbUrl, run_id: str, extra_args: list[str] | None = None, job_name: 
     return 0
 
 
+def check_freshness(url: DbUrl, run_id: str, source: str) -> int:
+    """`dbt source freshness` for the source just loaded. A stale source is recorded (status partial,
+    alert tiers read it) but does not stop the run: the build still publishes what is there."""
+    with job_step(url, "source_freshness", run_id) as step:
+        result = run_dbt(["source", "freshness", "--select", f"source:{source}"], url)
+        step.details["source"] = source
+        step.details["exit_code"] = result.returncode
+        if result.returncode != 0:
+            step.status = "partial"
+    return result.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         url = resolve_db_url()

@@ -1,4 +1,4 @@
-"""The nightly end-of-day run: ingest -> dbt build -> daily report.
+"""The nightly end-of-day run: ingest -> source freshness -> dbt build -> daily report.
 
     python -m rapidtrader.jobs.eod            # RT_DATA_SOURCE (yfinance, or fmp with RT_FMP_API_KEY)
     python -m rapidtrader.jobs.eod --demo     # the bundled sample, on the embedded Postgres by default
@@ -37,6 +37,7 @@ def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_r
         if code == 2:
             raise IngestionError("ingestion failed")
         exit_code = max(exit_code, code)
+        dbt_build.check_freshness(url, run_id, source)
         dbt_build.run(url, run_id)
         if not skip_report:
             from rapidtrader.jobs import eod_report

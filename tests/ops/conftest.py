@@ -1,8 +1,7 @@
 """Fixtures for the operations tests: throwaway databases, a small real warehouse, local HTTP and SMTP servers.
 
-Databases: RT_TEST_DB_URL when set; else the Postgres 15 at 127.0.0.1:5432 when it answers; else the
-project's embedded server (the root conftest's `pg_server`). Log, report and backup folders are per-session
-temporary folders, so nothing here writes into the repository.
+Databases: the root conftest's server (RT_TEST_DB_URL when set, else the embedded Postgres). Log, report and
+backup folders are per-session temporary folders, so nothing here writes into the repository.
 """
 
 from __future__ import annotations
@@ -17,42 +16,25 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from rapidtrader import logs
-from rapidtrader.db import DbUrl, connect, create_scratch_database, drop_database
+from rapidtrader.db import DbUrl, connect
 
 REPO = Path(__file__).resolve().parents[2]
-PG15 = "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
 SMALL_UNIVERSE = ["AAPL", "MSFT", "JPM", "XOM", "SPY"]
 
 
 @pytest.fixture(scope="session")
-def ops_server(request) -> DbUrl:
-    explicit = os.environ.get("RT_TEST_DB_URL")
-    if explicit:
-        return DbUrl(explicit).with_password()
-    try:
-        psycopg2.connect(PG15, connect_timeout=3).close()
-        return DbUrl(PG15)
-    except psycopg2.OperationalError:
-        return request.getfixturevalue("pg_server")
+def ops_server(pg_server: DbUrl) -> DbUrl:
+    """The test server (RT_TEST_DB_URL, else the embedded Postgres): the root conftest decides."""
+    return pg_server
 
 
 @pytest.fixture(scope="session")
-def ops_db(ops_server: DbUrl) -> Iterator[Callable[[str], DbUrl]]:
-    made: list[str] = []
-
-    def make(prefix: str) -> DbUrl:
-        name = f"rt_test_ops_{prefix}_{uuid.uuid4().hex[:8]}"
-        made.append(name)
-        return create_scratch_database(ops_server, name)
-
-    yield make
-    if os.environ.get("RT_KEEP_TEST_DBS") != "1":
-        for name in made:
-            drop_database(ops_server, name)
+def ops_db(scratch_db) -> Callable[[str], DbUrl]:
+    """Factory of throwaway databases, dropped at the end of the session."""
+    return lambda prefix: scratch_db(f"ops_{prefix}")
 
 
 @pytest.fixture(scope="session", autouse=True)
