@@ -20,16 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.server import bench_server
 from bench.synthetic import write
-from rapidtrader.db import DbUrl, create_scratch_database, drop_database, resolve_db_url
-from rapidtrader.settings import Settings
-
-
-def _server() -> DbUrl:
-    explicit = os.environ.get("RT_BENCH_DB_URL")
-    if explicit:
-        return DbUrl(explicit).with_password().with_dbname("postgres")
-    return resolve_db_url(Settings(db_url=None)).with_dbname("postgres")
+from rapidtrader.db import DbUrl, create_scratch_database, drop_database
 
 
 def _load(url: DbUrl, folder: Path) -> tuple[float, float]:
@@ -52,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args(argv)
 
-    server = _server()
+    server = bench_server()
     name = f"rt_bench_ingest_{uuid.uuid4().hex[:6]}"
     url = create_scratch_database(server, name)
     try:

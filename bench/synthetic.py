@@ -53,11 +53,7 @@ def generate(
     for symbol, sector in [*zip(symbols, sectors, strict=True), ("SPY", None)]:
         beta = 1.0 if sector is None else rng.uniform(0.6, 1.4)
         idio = 0.0 if sector is None else rng.uniform(0.008, 0.02)
-        rets = (
-            beta * market
-            + (0 if sector is None else sector_moves[sector])
-            + rng.normal(0, idio or 1e-9, n_days)
-        )
+        rets = beta * market + (0 if sector is None else sector_moves[sector]) + rng.normal(0, idio or 1e-9, n_days)
         close = rng.uniform(20, 300) * np.exp(np.cumsum(rets))
         prev = np.concatenate([[close[0]], close[:-1]])
         open_ = prev * np.exp(rng.normal(0, 0.004, n_days))
@@ -82,9 +78,7 @@ def generate(
     # Rounding can push open/close a hair outside high/low: widen the range, never the prices.
     bars["high"] = bars[["open", "high", "close"]].max(axis=1)
     bars["low"] = bars[["open", "low", "close"]].min(axis=1)
-    constituents = pd.DataFrame(
-        {"symbol": symbols, "name": [f"Synthetic {s}" for s in symbols], "sector": sectors}
-    )
+    constituents = pd.DataFrame({"symbol": symbols, "name": [f"Synthetic {s}" for s in symbols], "sector": sectors})
     return bars, constituents
 
 
@@ -97,9 +91,7 @@ def write(out: Path, **kwargs) -> tuple[Path, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--symbols", type=int, default=503)
     parser.add_argument("--years", type=int, default=10)

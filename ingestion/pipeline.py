@@ -109,8 +109,7 @@ def ingest(
         universe = symbols or universe_symbols(credentials)
         if not universe:
             raise IngestionError(
-                "no universe to fetch: load the constituents first (`python scripts/seed_sp500.py`) "
-                "or pass --symbols"
+                "no universe to fetch: load the constituents first (`python scripts/seed_sp500.py`) or pass --symbols"
             )
         src = yfinance_source(universe, windows_fn, report)
     else:
@@ -126,8 +125,7 @@ def summarize(result: IngestResult, min_coverage: float) -> tuple[int, str]:
     code = 0
     if report is not None:
         lines.append(
-            f"coverage {report.coverage:.1%} of {len(set(report.requested))} symbols "
-            f"({len(report.failures)} failed)"
+            f"coverage {report.coverage:.1%} of {len(set(report.requested))} symbols ({len(report.failures)} failed)"
         )
         for symbol, error in sorted(report.failures.items()):
             lines.append(f"  FAILED {symbol}: {error}")
@@ -138,9 +136,7 @@ def summarize(result: IngestResult, min_coverage: float) -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=SOURCES, default=None, help="default: RT_DATA_SOURCE")
     window = parser.add_mutually_exclusive_group()
     window.add_argument("--days", type=int, help="re-load the last N calendar days for every symbol")

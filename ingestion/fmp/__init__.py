@@ -167,9 +167,7 @@ def fmp_source(
     `windows_fn` gives each symbol's date window; `report` collects per-symbol outcomes. `clock` (a callable
     returning a UTC pd.Timestamp) is for tests: bars after the last completed session are never stored."""
     if not api_key:
-        raise IngestionError(
-            "no FMP API key: set RT_FMP_API_KEY (or load with --source yfinance, which needs none)"
-        )
+        raise IngestionError("no FMP API key: set RT_FMP_API_KEY (or load with --source yfinance, which needs none)")
     settings = FmpSettings.from_env()
     client = FmpClient(base_url, api_key, settings)
     cutoff = last_completed_session(clock() if clock else None)

@@ -33,9 +33,7 @@ def _select(frame: pd.DataFrame, windows: dict[str, LoadWindow]) -> pd.DataFrame
     if frame.empty:
         return frame
     dates = pd.to_datetime(frame["d"] if "d" in frame.columns else frame["date"], errors="coerce").dt.date
-    bounds = pd.DataFrame(
-        [(s, w.start, w.end) for s, w in windows.items()], columns=["symbol", "_start", "_end"]
-    )
+    bounds = pd.DataFrame([(s, w.start, w.end) for s, w in windows.items()], columns=["symbol", "_start", "_end"])
     merged = frame.assign(_d=dates).merge(bounds, on="symbol", how="inner")
     # A row whose date cannot be parsed is kept (it is quarantined downstream, never silently dropped).
     keep = merged["_d"].isna() | ((merged["_d"] >= merged["_start"]) & (merged["_d"] <= merged["_end"]))

@@ -31,15 +31,11 @@ def bar_files(folder: Path) -> list[Path]:
 
 
 def constituent_files(folder: Path) -> list[Path]:
-    return [
-        p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith("sp500_constituents")
-    ]
+    return [p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith("sp500_constituents")]
 
 
 def action_files(folder: Path) -> list[Path]:
-    return [
-        p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith("corporate_actions")
-    ]
+    return [p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith("corporate_actions")]
 
 
 def read_table(path: Path) -> pd.DataFrame:
