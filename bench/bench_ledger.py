@@ -1,0 +1,146 @@
+"""Benchmark of issue 4's ledger: a full backtest and one night's step.
+
+    python -m bench.bench_ledger [--db URL] [--sample | --synthetic-years 10 [--symbols 503]] [--keep]
+
+With --db, the database must already hold the inputs (bars_daily, symbols, signals_daily, market_state:
+`make demo` or `make eod`). Otherwise a scratch database is made on RT_BENCH_DB_URL (default the local
+server) and loaded with the bundled sample (default) or the synthetic set (bench/synthetic.py); loading and
+building the inputs is not timed. Prints:
+  - full backtest: `dbt run --full-refresh` of int_ledger (the plpgsql step over every day), then
+    `dbt build` of everything downstream with its tests, and `make backtest`'s dbt build (tag:backtest);
+  - one night: the SQL of one day's step (rt_ledger_advance reading a state one day behind), then the
+    nightly `dbt build --select int_ledger+` wall time after that day arrives (dbt's fixed ~3 s included).
+A benchmark, not a test: it prints figures and exits 0 unless something failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.server import bench_server
+from rapidtrader.db import DbUrl, connect, create_scratch_database, drop_database
+from rapidtrader.dbt_runner import run_dbt
+
+INPUTS = ["+signals_daily", "+market_state", "+symbols"]
+
+
+def dbt(url: DbUrl, *args: str) -> float:
+    start = time.perf_counter()
+    result = run_dbt(list(args), url, capture=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
+    return elapsed
+
+
+def sql(url: DbUrl, statement: str) -> tuple[float, list[tuple]]:
+    conn = connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            start = time.perf_counter()
+            cur.execute(statement)
+            rows = cur.fetchall() if cur.description else []
+            return time.perf_counter() - start, rows
+    finally:
+        conn.close()
+
+
+def prepare(server: DbUrl, synthetic_years: int | None, symbols: int) -> tuple[DbUrl, str]:
+    """A scratch database with the ledger's inputs built (not timed)."""
+    from bench.bench_indicators import ingest_folder
+
+    name = f"rt_bench_ledger_{uuid.uuid4().hex[:6]}"
+    url = create_scratch_database(server, name)
+    if synthetic_years:
+        from bench.synthetic import write
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write(Path(tmp), n_symbols=symbols, years=synthetic_years)
+            ingest_folder(url, Path(tmp))
+    else:
+        from ingestion.pipeline import ingest
+        from rapidtrader.settings import Settings
+
+        ingest("sample", credentials=url.with_password().url, settings=Settings(db_url=url.url))
+    print(f"  inputs: building {' '.join(INPUTS)} in {name} (not timed) ...", flush=True)
+    dbt(url, "build", "--select", *INPUTS, "--exclude-resource-type", "test", "unit_test")
+    return url, name
+
+
+def bench(url: DbUrl) -> None:
+    _, [(n_days, first_d, last_d)] = sql(url, "select count(distinct d), min(d), max(d) from marts.bars_daily")
+    _, [(n_symbols,)] = sql(url, "select count(distinct symbol) from marts.bars_daily")
+    print(f"  data: {n_symbols} symbols x {n_days} days ({first_d} .. {last_d})")
+
+    ledger_s = dbt(url, "run", "--select", "int_ledger", "--full-refresh")
+    downstream_s = dbt(url, "build", "--select", "int_ledger+", "--exclude", "int_ledger")
+    _, [(rows,)] = sql(url, "select count(*) from intermediate.int_ledger")
+    print(
+        f"  full ledger: dbt run int_ledger --full-refresh {ledger_s:.1f} s ({rows:,} ledger rows); "
+        f"downstream marts + tests {downstream_s:.1f} s; total {ledger_s + downstream_s:.1f} s (target <= 60 s)"
+    )
+    variables = json.dumps({"rt_backtest_start": str(first_d), "rt_backtest_end": str(last_d)})
+    backtest_s = dbt(url, "build", "--select", "tag:backtest", "--vars", variables)
+    print(f"  make backtest (dbt build tag:backtest over the whole history): {backtest_s:.1f} s")
+
+    # One night: a state one day behind, then the SQL of the step alone.
+    sql(url, "drop table if exists public.bench_ledger_state")
+    sql(url, f"create table public.bench_ledger_state as select * from intermediate.int_ledger where d < '{last_d}'")
+    call = (
+        "select count(*) from intermediate.rt_ledger_advance('marts.bars_daily', 'marts.signals_daily', "
+        "'marts.market_state', 'marts.symbols', 'public.bench_ledger_state', null, null, 100000, 3.0, true, 1, "
+        "0.05, 0.005, 0.30)"
+    )
+    step_s, [(step_rows,)] = sql(url, call)
+    print(f"  one night: rt_ledger_advance SQL {step_s:.2f} s ({step_rows} rows for {last_d}; target <= 3 s)")
+    sql(url, "drop table public.bench_ledger_state")
+
+    # The same night through dbt: remove the last day from the ledger, then the nightly build.
+    sql(url, f"delete from intermediate.int_ledger where d = '{last_d}'")
+    night_s = dbt(url, "build", "--select", "int_ledger+")
+    noop_s = dbt(url, "build", "--select", "int_ledger+")
+    print(
+        f"  one night through dbt: build int_ledger+ (model, 7 marts, tests) {night_s:.1f} s wall; "
+        f"re-run with nothing new {noop_s:.1f} s wall (dbt's fixed overhead ~3 s included)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="a database whose inputs are built (skips loading)")
+    parser.add_argument("--synthetic-years", type=int, help="use the synthetic set instead of the sample")
+    parser.add_argument("--symbols", type=int, default=503)
+    parser.add_argument("--server", help="maintenance URL of the server (default: RT_BENCH_DB_URL, else embedded)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("RT_PROGRESS", "0")
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    server = DbUrl(args.server).with_password() if args.server else bench_server()
+    name = None
+    try:
+        if args.db:
+            url = DbUrl(args.db)
+        else:
+            url, name = prepare(server, args.synthetic_years, args.symbols)
+        label = args.db or (f"synthetic {args.synthetic_years} years" if args.synthetic_years else "bundled sample")
+        print(f"ledger benchmark on {label}:", flush=True)
+        bench(url)
+    except Exception as exc:  # a benchmark: say what failed and exit non-zero
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if name and not args.keep:
+            drop_database(server, name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+-- Every order row the ledger proposed (accepted and blocked), with the facts the risk tests need
+-- recomputed here from independent inputs: the gate from market_state, close and ATR from
+-- signals_daily, cooldown from the ledger's STOP_HIT events, sector value from the positions.
+with
+
+ledger as (
+
+    select * from {{ ref('int_ledger') }}
+
+),
+
+market as (
+
+    select * from {{ ref('market_state') }}
+
+),
+
+signals as (
+
+    select * from {{ ref('signals_daily') }}
+    where strategy = 'COMBINED'
+
+),
+
+orders as (
+
+    select * from ledger
+    where record_type = 'order'
+
+),
+
+days as (
+
+    select
+        d,
+        cash,
+        equity,
+        row_number() over by_d as day_no
+
+    from ledger
+    where record_type = 'day'
+
+    window by_d as (order by d)
+
+),
+
+positions as (
+
+    select * from ledger
+    where record_type = 'position'
+
+),
+
+sector_held as (
+
+    select
+        d,
+        sector,
+        sum(market_value) as held_value
+
+    from positions
+    group by d, sector
+
+),
+
+stops as (
+
+    select
+        ledger.symbol,
+        days.day_no
+
+    from ledger
+    inner join days
+        on ledger.d = days.d
+    where ledger.record_type = 'event' and ledger.event = 'STOP_HIT'
+
+),
+
+cooldown as (
+
+    select distinct
+        stops.symbol,
+        days.d
+
+    from stops
+    inner join days
+        on days.day_no between stops.day_no and stops.day_no + {{ var('rt_cooldown_days_on_stop') | int }}
+
+),
+
+final as (
+
+    select
+        orders.d,
+        orders.symbol,
+        orders.side,
+        orders.qty,
+        'market' as order_type,
+        orders.price as ref_price,
+        orders.reason,
+        orders.strategy,
+        orders.rank,
+        orders.size,
+        orders.strength,
+        orders.atr as atr_14,
+        orders.sector,
+        orders.side = 'buy' and orders.qty > 0 as is_accepted_buy,
+        days.cash,
+        days.equity,
+        coalesce(sector_held.held_value, 0) as sector_held_value,
+        {{ var('rt_max_exposure_per_sector') | float }}::numeric * days.equity as sector_cap_value,
+        coalesce(market.bull_gate, false) as gate_open,
+        cooldown.symbol is not null as in_cooldown,
+        signals.close::numeric as signal_close,
+        signals.atr_14::numeric as signal_atr_14,
+        case
+            when signals.close > 0 and signals.atr_14 > 0
+                then least(
+                    floor(days.equity * {{ var('rt_pct_per_trade') | float }}::numeric / signals.close::numeric),
+                    floor(
+                        days.equity * {{ var('rt_daily_risk_cap') | float }}::numeric
+                        / ({{ var('rt_atr_stop_k') | float }}::numeric * signals.atr_14::numeric)
+                    )
+                )::bigint
+        end as expected_size,
+        held.qty as held_qty
+
+    from orders
+    inner join days
+        on orders.d = days.d
+    left join sector_held
+        on orders.d = sector_held.d and orders.sector = sector_held.sector
+    left join market
+        on orders.d = market.d
+    left join signals
+        on orders.d = signals.d and orders.symbol = signals.symbol
+    left join positions as held
+        on orders.d = held.d and orders.symbol = held.symbol
+    left join cooldown
+        on orders.d = cooldown.d and orders.symbol = cooldown.symbol
+
+)
+
+select * from final

@@ -1,0 +1,79 @@
+{{ config(enabled=(var('rt_backtest_start') | string | length > 0), tags=['backtest']) }}
+
+-- The backtest's equity curve next to RT_BENCHMARK_SYMBOL (SPY) bought and held: the benchmark holds
+-- (first day's equity / its first close) units from the close of the backtest's first day, so both start
+-- at the same equity on the same day (the strategy's first fills are at the next open). Also the day's
+-- traded value (buys, sells and stops at their fill prices) for turnover.
+with
+
+ledger as (
+
+    select * from {{ ref('int_ledger_backtest') }}
+
+),
+
+bars as (
+
+    select * from {{ ref('bars_daily') }}
+    where symbol = '{{ var("rt_benchmark_symbol") }}'
+
+),
+
+days as (
+
+    select * from ledger
+    where record_type = 'day'
+
+),
+
+traded as (
+
+    select
+        d,
+        sum(qty * price) as traded_value
+
+    from ledger
+    where record_type = 'fill' and status = 'filled'
+    group by d
+
+),
+
+joined as (
+
+    select
+        days.d,
+        days.cash,
+        days.equity,
+        days.market_value,
+        coalesce(traded.traded_value, 0) as traded_value,
+        bars.adj_close::numeric as benchmark_close,
+        first_value(days.equity) over by_d as start_equity,
+        first_value(bars.adj_close::numeric) over by_d as benchmark_first_close
+
+    from days
+    left join traded
+        on days.d = traded.d
+    left join bars
+        on days.d = bars.d
+
+    window by_d as (order by days.d)
+
+),
+
+final as (
+
+    select
+        d,
+        cash,
+        equity,
+        market_value,
+        (market_value / nullif(equity, 0))::float8 as exposure,
+        traded_value,
+        benchmark_close,
+        start_equity * benchmark_close / nullif(benchmark_first_close, 0) as benchmark_equity
+
+    from joined
+
+)
+
+select * from final

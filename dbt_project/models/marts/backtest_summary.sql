@@ -1,0 +1,132 @@
+{{ config(enabled=(var('rt_backtest_start') | string | length > 0), tags=['backtest']) }}
+
+-- The backtest report, one row for the strategy and one for the benchmark bought and held. Daily
+-- returns are close-to-close on equity; annualised with 252 sessions a year, risk-free rate 0:
+--   total_return = last equity / first equity - 1; cagr = (1 + total_return) ^ (365.25 / calendar days) - 1
+--   ann_vol = stddev_samp(r) x sqrt(252); sharpe = avg(r) / stddev_samp(r) x sqrt(252)
+--   sortino = avg(r) / sqrt(avg(min(r, 0)^2)) x sqrt(252); max_drawdown = min(equity / running peak - 1)
+--   win_rate, profit_factor (gross profit / gross loss) and n_trades over closed round trips
+--   avg_exposure = avg(positions value / equity); turnover = traded value / 2 / avg equity per year.
+with
+
+daily as (
+
+    select * from {{ ref('backtest_daily') }}
+
+),
+
+trades as (
+
+    select * from {{ ref('backtest_trades') }}
+
+),
+
+series as (
+
+    select
+        'strategy' as portfolio,
+        d,
+        equity::float8 as equity,
+        exposure,
+        traded_value::float8 as traded_value
+
+    from daily
+
+    union all
+
+    select
+        'buy_and_hold_{{ var("rt_benchmark_symbol") }}' as portfolio,
+        d,
+        benchmark_equity::float8,
+        1.0::float8,
+        0::float8
+
+    from daily
+    where benchmark_equity is not null
+
+),
+
+returns as (
+
+    select
+        *,
+        equity / lag(equity) over by_portfolio - 1 as r,
+        equity / max(equity) over by_portfolio - 1 as drawdown,
+        first_value(equity) over by_portfolio as first_equity
+
+    from series
+
+    window by_portfolio as (partition by portfolio order by d)
+
+),
+
+stats as (
+
+    select
+        portfolio,
+        min(d) as first_d,
+        max(d) as last_d,
+        count(*) as n_days,
+        max(first_equity) as first_equity,
+        (array_agg(equity order by d desc))[1] as last_equity,
+        avg(r) as avg_r,
+        stddev_samp(r) as sd_r,
+        sqrt(avg(least(r, 0) ^ 2)) as downside_dev,
+        min(drawdown) as max_drawdown,
+        avg(exposure) as avg_exposure,
+        sum(traded_value) as traded_value,
+        avg(equity) as avg_equity
+
+    from returns
+    group by portfolio
+
+),
+
+trade_stats as (
+
+    select
+        'strategy' as portfolio,
+        count(*) filter (where not is_open) as n_trades,
+        count(*) filter (where is_open) as n_open_trades,
+        (count(*) filter (where not is_open and pnl > 0))::float8
+        / nullif(count(*) filter (where not is_open), 0) as win_rate,
+        (
+            sum(pnl) filter (where not is_open and pnl > 0)
+            / nullif(-sum(pnl) filter (where not is_open and pnl < 0), 0)
+        )::float8 as profit_factor
+
+    from trades
+
+),
+
+final as (
+
+    select
+        stats.portfolio,
+        stats.first_d,
+        stats.last_d,
+        stats.n_days,
+        stats.first_equity,
+        stats.last_equity,
+        stats.last_equity / stats.first_equity - 1 as total_return,
+        power(stats.last_equity / stats.first_equity, 365.25 / nullif(stats.last_d - stats.first_d, 0)) - 1
+            as cagr,
+        stats.sd_r * sqrt(252) as ann_vol,
+        stats.avg_r / nullif(stats.sd_r, 0) * sqrt(252) as sharpe,
+        stats.avg_r / nullif(stats.downside_dev, 0) * sqrt(252) as sortino,
+        stats.max_drawdown,
+        trade_stats.win_rate,
+        trade_stats.profit_factor,
+        stats.avg_exposure,
+        stats.traded_value / 2 / nullif(stats.avg_equity, 0)
+        / nullif((stats.last_d - stats.first_d) / 365.25, 0) as turnover,
+        coalesce(trade_stats.n_trades, 1) as n_trades,
+        coalesce(trade_stats.n_open_trades, 0) as n_open_trades
+
+    from stats
+    left join trade_stats
+        on stats.portfolio = trade_stats.portfolio
+
+)
+
+select * from final

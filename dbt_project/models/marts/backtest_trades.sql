@@ -1,0 +1,82 @@
+{{ config(enabled=(var('rt_backtest_start') | string | length > 0), tags=['backtest']) }}
+
+-- Round trips of the backtest: each filled buy paired with the exit (sell or stop) that closed it. A
+-- symbol is never bought while held, so its entries and exits alternate: the n-th entry pairs with the
+-- n-th exit. Trades still open at the end are valued at the last close and flagged is_open.
+with
+
+ledger as (
+
+    select * from {{ ref('int_ledger_backtest') }}
+
+),
+
+entries as (
+
+    select
+        symbol,
+        d as entry_d,
+        qty,
+        price as entry_price,
+        row_number() over by_symbol as trade_no
+
+    from ledger
+    where record_type = 'fill' and side = 'buy' and status = 'filled'
+
+    window by_symbol as (partition by symbol order by d, seq)
+
+),
+
+exits as (
+
+    select
+        symbol,
+        d as exit_d,
+        side as exit_side,
+        price as exit_price,
+        row_number() over by_symbol as trade_no
+
+    from ledger
+    where record_type = 'fill' and side in ('sell', 'stop') and status = 'filled'
+
+    window by_symbol as (partition by symbol order by d, seq)
+
+),
+
+last_marks as (
+
+    select
+        symbol,
+        close as last_close
+
+    from ledger
+    where
+        record_type = 'position'
+        and d = (select max(d) from ledger where record_type = 'day')
+
+),
+
+final as (
+
+    select
+        entries.symbol,
+        entries.trade_no,
+        entries.entry_d,
+        entries.entry_price,
+        entries.qty,
+        exits.exit_d,
+        exits.exit_side,
+        coalesce(exits.exit_price, last_marks.last_close) as exit_price,
+        exits.exit_d is null as is_open,
+        entries.qty * (coalesce(exits.exit_price, last_marks.last_close) - entries.entry_price) as pnl,
+        (coalesce(exits.exit_price, last_marks.last_close) / entries.entry_price - 1)::float8 as trade_return
+
+    from entries
+    left join exits
+        on entries.symbol = exits.symbol and entries.trade_no = exits.trade_no
+    left join last_marks
+        on entries.symbol = last_marks.symbol
+
+)
+
+select * from final

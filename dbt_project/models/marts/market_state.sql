@@ -1,0 +1,177 @@
+-- The market filter, one row per trading day (a day with bars in bars_daily): the filter symbol's
+-- (RT_MARKET_FILTER_SYMBOL, SPY) adjusted close and SMA (RT_MARKET_FILTER_SMA, 200), the bull gate
+-- (close >= SMA; closed while the SMA is null or the symbol has no bar that day; always open when
+-- RT_MARKET_FILTER_ENABLE=0), its 20-day average volume and 20-day volatility (sample standard deviation
+-- of daily close-to-close returns, not annualised), the day's buy candidates (COMBINED buys in
+-- signals_daily) and how many of them the gate blocks.
+-- Incremental: every day from the earliest day of the indicator or signal rows written since this
+-- model's last run is recomputed (a re-adjusted filter symbol or a recomputed equity reaches back).
+{{
+    config(
+        materialized='incremental',
+        unique_key='d',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ rt_analyze_if_never(this) }}",
+        indexes=[{'columns': ['d'], 'unique': true}],
+    )
+}}
+{%- set filter_symbol = var('rt_market_filter_symbol') %}
+{%- set filter_on = var('rt_market_filter_enable') | int == 1 %}
+
+with
+
+-- not materialized: each use below filters through an index of its table (a materialized copy is O(history))
+indicators as not materialized (
+
+    select * from {{ ref('indicators_daily') }}
+
+),
+
+signals as not materialized (
+
+    select * from {{ ref('signals_daily') }}
+
+),
+
+{% if is_incremental() %}
+
+-- materialized on purpose: min(d) over a filter on computed_at would otherwise be planned as a walk of
+-- the d index from the oldest day (measured 6 s at 20 years); these read only the rows of recent runs
+fresh_indicator_days as materialized (
+
+    select indicators.d from indicators
+    where indicators.computed_at > (select max(stored.computed_at) from {{ this }} as stored)
+
+),
+
+fresh_signal_days as materialized (
+
+    select signals.d from signals
+    where signals.computed_at > (select max(stored.computed_at) from {{ this }} as stored)
+
+),
+
+recompute_from as (
+
+    select least(
+        (select min(fresh_indicator_days.d) from fresh_indicator_days),
+        (select min(fresh_signal_days.d) from fresh_signal_days)
+    ) as from_d
+
+),
+
+{% else %}
+
+recompute_from as (
+
+    select '-infinity'::date as from_d
+
+),
+
+{% endif %}
+
+trading_days as (
+
+    select distinct indicators.d
+
+    from indicators
+    where indicators.d >= (select recompute_from.from_d from recompute_from)
+
+),
+
+-- the filter symbol's whole history (a few thousand rows, by index): its 20-day windows need the days
+-- before the recomputed ones
+filter_bars as (
+
+    select
+        d,
+        symbol,
+        adj_close,
+        {{ rt_sma_column(var('rt_market_filter_sma')) }} as sma,
+        volume,
+        adj_close / nullif(lag(adj_close) over by_bar, 0) - 1 as daily_return
+
+    from indicators
+    where symbol = '{{ filter_symbol }}'
+
+    window by_bar as (partition by symbol order by d)
+
+),
+
+filter_windows as (
+
+    select
+        d,
+        symbol,
+        adj_close,
+        sma,
+        case
+            when count(volume) over last_20_bars = 20 then (avg(volume) over last_20_bars)::double precision
+        end as avg_volume_20,
+        case
+            when count(daily_return) over last_20_bars = 20 then stddev_samp(daily_return) over last_20_bars
+        end as volatility_20
+
+    from filter_bars
+
+    window last_20_bars as (partition by symbol order by d rows between 19 preceding and current row)
+
+),
+
+buy_candidates as (
+
+    select
+        d,
+        count(*) as n_buy_candidates
+
+    from signals
+    where
+        strategy = 'COMBINED'
+        and direction = 'buy'
+        and d >= (select recompute_from.from_d from recompute_from)
+    group by d
+
+),
+
+gated as (
+
+    select
+        trading_days.d,
+        filter_windows.adj_close as close,
+        filter_windows.sma,
+        coalesce(filter_windows.adj_close >= filter_windows.sma, false) as close_above_sma,
+        filter_windows.avg_volume_20,
+        filter_windows.volatility_20,
+        coalesce(buy_candidates.n_buy_candidates, 0) as n_buy_candidates
+
+    from trading_days
+    left join filter_windows
+        on trading_days.d = filter_windows.d
+    left join buy_candidates
+        on trading_days.d = buy_candidates.d
+
+),
+
+final as (
+
+    select
+        d,
+        '{{ filter_symbol }}'::text as filter_symbol,
+        close,
+        sma,
+        {{ 'close_above_sma' if filter_on else 'true' }} as bull_gate,
+        close_above_sma,
+        {{ 'true' if filter_on else 'false' }} as filter_enabled,
+        avg_volume_20,
+        volatility_20,
+        n_buy_candidates,
+        case when {{ 'close_above_sma' if filter_on else 'true' }} then 0 else n_buy_candidates end
+            as n_blocked_by_gate,
+        '{{ run_started_at }}'::timestamptz as computed_at
+
+    from gated
+
+)
+
+select * from final

@@ -1,0 +1,28 @@
+-- Open positions at each day's close, marked at the close (the last known close when no bar that day).
+with
+
+ledger as (
+
+    select * from {{ ref('int_ledger') }}
+
+),
+
+final as (
+
+    select
+        d,
+        symbol,
+        qty,
+        entry_d,
+        entry_price,
+        stop_price,
+        close,
+        market_value,
+        sector
+
+    from ledger
+    where record_type = 'position'
+
+)
+
+select * from final

@@ -1,0 +1,63 @@
+{#
+    Beginning + changes = end, for cash, on a ledger table (int_ledger, int_ledger_backtest). Fails with
+    the days where cash_open differs from the previous day's cash (or from start_capital on the first
+    day), or where cash differs from cash_open + sell and stop proceeds - buy costs of that day's fills.
+    Exact: money is numeric in the ledger.
+#}
+{% test ledger_cash_reconciles(model, start_capital) %}
+
+with
+
+ledger as (
+
+    select * from {{ model }}
+
+),
+
+days as (
+
+    select
+        d,
+        cash_open,
+        cash,
+        lag(cash) over by_d as previous_cash,
+        row_number() over by_d as day_no
+
+    from ledger
+    where record_type = 'day'
+
+    window by_d as (order by d)
+
+),
+
+flows as (
+
+    select
+        d,
+        sum(case when side = 'buy' then -qty * price else qty * price end) as net_flow
+
+    from ledger
+    where record_type = 'fill' and status = 'filled'
+    group by d
+
+),
+
+checked as (
+
+    select
+        days.*,
+        coalesce(flows.net_flow, 0) as net_flow
+
+    from days
+    left join flows
+        on days.d = flows.d
+
+)
+
+select * from checked
+where
+    cash_open + net_flow <> cash
+    or (day_no > 1 and cash_open <> previous_cash)
+    or (day_no = 1 and cash_open <> {{ start_capital }})
+
+{% endtest %}

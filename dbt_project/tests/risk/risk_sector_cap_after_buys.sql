@@ -1,0 +1,30 @@
+-- Guards the sector cap (RT_MAX_EXPOSURE_PER_SECTOR): in every sector where the day accepted a buy,
+-- held value at close_D + accepted buys at close_D must stay <= cap x equity_D. Sectors with no accepted
+-- buy are not checked: a sector can drift above its cap on prices alone, which no order can cause.
+{{ config(severity='error') }}
+
+with
+
+orders as (
+
+    select * from {{ ref('int_orders_proposed') }}
+
+),
+
+by_sector as (
+
+    select
+        d,
+        sector,
+        max(sector_held_value) as held_value,
+        sum(ref_price * qty) as bought_value,
+        max(sector_cap_value) as cap_value
+
+    from orders
+    where is_accepted_buy
+    group by d, sector
+
+)
+
+select * from by_sector
+where held_value + bought_value > cap_value
