@@ -14,11 +14,11 @@ import pytest
 
 from rapidtrader.db import drop_database
 from rapidtrader.jobs import dbt_build, eod_ingest
-from tests.ops.conftest import REPO, SMALL_UNIVERSE, child_env, mart_counts, python, sql_rows
+from tests.ops.conftest import REPO, SMALL_UNIVERSE, WAREHOUSE_SELECT, child_env, mart_counts, python, sql_rows
 
 pytestmark = pytest.mark.e2e
 
-DBT_SELECT = ["--select", "+bars_daily", "+symbols", "+bars_quarantine", "--exclude-resource-type", "unit_test"]
+DBT_SELECT = WAREHOUSE_SELECT
 
 
 def _wait_for_running(url, run_id: str, proc: subprocess.Popen, timeout: float = 60) -> None:
