@@ -16,18 +16,33 @@ bars as (
 
 actions as (
 
-    {%- for src in ['fmp', 'yfinance', 'sample'] %}
     select
         source,
         symbol,
         d,
         action,
         value
-    from {{ ref('stg_' ~ src ~ '__corporate_actions') }}
-    {%- if not loop.last %}
+    from {{ ref('stg_fmp__corporate_actions') }}
+
     union all
-    {%- endif %}
-    {%- endfor %}
+
+    select
+        source,
+        symbol,
+        d,
+        action,
+        value
+    from {{ ref('stg_yfinance__corporate_actions') }}
+
+    union all
+
+    select
+        source,
+        symbol,
+        d,
+        action,
+        value
+    from {{ ref('stg_sample__corporate_actions') }}
 
 ),
 
