@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,6 +111,17 @@ class FetchReport:
         if not self.requested:
             return 1.0
         return len(self.loaded_symbols) / len(set(self.requested))
+
+
+def env_number(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A numeric setting from the environment; a typo fails loudly instead of falling back silently."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise IngestionError(f"{name}={raw!r} is not a number; unset it or give a number") from exc
 
 
 def now_utc() -> pd.Timestamp:

@@ -25,7 +25,7 @@ import pandas as pd
 from dlt.sources.helpers.requests import ChunkedEncodingError, Client, Timeout
 from dlt.sources.helpers.requests import ConnectionError as RequestsConnectionError
 
-from ingestion.common import IngestionError, LoadWindow
+from ingestion.common import IngestionError, LoadWindow, env_number
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +68,6 @@ class FmpUnreachable(FmpRequestError):
     """No HTTP answer at all (DNS, refused, timeout) after retries."""
 
 
-def _env_number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise IngestionError(f"{name}={raw!r} is not a number; unset it or give a number") from exc
-
-
 @dataclass(frozen=True)
 class FmpSettings:
     """Knobs for the FMP client, read from RT_FMP_* environment variables (defaults suit the Starter plan)."""
@@ -97,12 +87,12 @@ class FmpSettings:
         env = os.environ if environ is None else environ
         d = cls()
         return cls(
-            max_calls_per_min=_env_number(env, "RT_FMP_MAX_CALLS_PER_MIN", d.max_calls_per_min),
-            timeout_s=_env_number(env, "RT_FMP_TIMEOUT", d.timeout_s),
-            max_attempts=max(1, int(_env_number(env, "RT_FMP_MAX_ATTEMPTS", d.max_attempts))),
-            backoff_factor=_env_number(env, "RT_FMP_BACKOFF", d.backoff_factor),
-            max_retry_delay_s=_env_number(env, "RT_FMP_MAX_RETRY_DELAY", d.max_retry_delay_s),
-            chunk_days=max(1, int(_env_number(env, "RT_FMP_CHUNK_DAYS", d.chunk_days))),
+            max_calls_per_min=env_number(env, "RT_FMP_MAX_CALLS_PER_MIN", d.max_calls_per_min),
+            timeout_s=env_number(env, "RT_FMP_TIMEOUT", d.timeout_s),
+            max_attempts=max(1, int(env_number(env, "RT_FMP_MAX_ATTEMPTS", d.max_attempts))),
+            backoff_factor=env_number(env, "RT_FMP_BACKOFF", d.backoff_factor),
+            max_retry_delay_s=env_number(env, "RT_FMP_MAX_RETRY_DELAY", d.max_retry_delay_s),
+            chunk_days=max(1, int(env_number(env, "RT_FMP_CHUNK_DAYS", d.chunk_days))),
             fetch_adjusted=env.get("RT_FMP_ADJUSTED", "1").strip().lower() not in ("0", "false", "no"),
         )
 

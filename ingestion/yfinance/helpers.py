@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from yfinance.exceptions import YFRateLimitError
 
-from ingestion.common import IngestionError, LoadWindow
+from ingestion.common import LoadWindow, env_number
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,6 @@ __all__ = [
 ]
 
 
-def _env_number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise IngestionError(f"{name}={raw!r} is not a number; unset it or give a number") from exc
-
-
 @dataclass(frozen=True)
 class YahooSettings:
     """Knobs for Yahoo, read from RT_YF_* environment variables. Yahoo has no published limit; these
@@ -75,12 +65,12 @@ class YahooSettings:
         env = os.environ if environ is None else environ
         d = cls()
         return cls(
-            batch_size=max(1, int(_env_number(env, "RT_YF_BATCH_SIZE", d.batch_size))),
-            sleep_s=max(0.0, _env_number(env, "RT_YF_SLEEP", d.sleep_s)),
-            max_attempts=max(1, int(_env_number(env, "RT_YF_MAX_ATTEMPTS", d.max_attempts))),
-            backoff_s=max(0.0, _env_number(env, "RT_YF_BACKOFF", d.backoff_s)),
-            threads=max(1, int(_env_number(env, "RT_YF_THREADS", d.threads))),
-            timeout_s=_env_number(env, "RT_YF_TIMEOUT", d.timeout_s),
+            batch_size=max(1, int(env_number(env, "RT_YF_BATCH_SIZE", d.batch_size))),
+            sleep_s=max(0.0, env_number(env, "RT_YF_SLEEP", d.sleep_s)),
+            max_attempts=max(1, int(env_number(env, "RT_YF_MAX_ATTEMPTS", d.max_attempts))),
+            backoff_s=max(0.0, env_number(env, "RT_YF_BACKOFF", d.backoff_s)),
+            threads=max(1, int(env_number(env, "RT_YF_THREADS", d.threads))),
+            timeout_s=env_number(env, "RT_YF_TIMEOUT", d.timeout_s),
         )
 
 
