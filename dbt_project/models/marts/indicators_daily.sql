@@ -77,6 +77,8 @@ appended_bars as (
     where
         changes.mode = 'append'
         and bars.d > changes.stored_last_d
+        -- the same bound for every row: bars_daily has no index, this drops old rows in the scan itself
+        and bars.d > (select min(appending.stored_last_d) from changes as appending where appending.mode = 'append')
 
 ),
 
