@@ -46,6 +46,7 @@ format: setup ## auto-format Python and SQL
 
 bench: setup ## benchmarks on the synthetic 503-symbol x 10-year set (prints figures; not a test)
 	$(PY) -m bench.bench_ingest
+	$(PY) -m bench.bench_indicators
 	$(PY) -m bench.bench_ledger --synthetic-years 10
 
 backtest: setup ## replay the ledger over history: make backtest START=2014-01-02 END=2018-02-07

@@ -1,7 +1,7 @@
 """Benchmark of issue 3's models (indicators_daily, signals_daily, market_state) on the synthetic set.
 
     python -m bench.bench_indicators [--symbols 503] [--years 10] [--small-years 5] [--large-years 20]
-                                     [--server postgresql://postgres:postgres@127.0.0.1:5432/postgres] [--keep]
+                                     [--server URL] [--keep]
 
 Prints, for a scratch database per history length (dropped at the end unless --keep):
   - full refresh: `dbt build --full-refresh` of the models and their tests on --years of history;
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.server import bench_server
 from rapidtrader.db import DbUrl, create_scratch_database, drop_database
 from rapidtrader.dbt_runner import run_dbt
 
 OWN_MODELS = ["int_indicators_changes", "indicators_daily", "signals_daily", "market_state"]
 FOUNDATION = ["+bars_daily", "+symbols", "market_symbols", "trading_calendar"]
-DEFAULT_SERVER = "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -146,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--small-years", type=int, default=5)
     parser.add_argument("--large-years", type=int, default=20)
-    parser.add_argument("--server", default=os.environ.get("RT_BENCH_DB_URL", DEFAULT_SERVER))
+    parser.add_argument("--server", help="maintenance URL of the server (default: RT_BENCH_DB_URL, else embedded)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args(argv)
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("DBT_TARGET_PATH", tempfile.mkdtemp(prefix="rt_bench_target_"))
     os.environ.setdefault("DBT_LOG_PATH", tempfile.mkdtemp(prefix="rt_bench_logs_"))
-    server = DbUrl(args.server).with_password()
+    server = DbUrl(args.server).with_password() if args.server else bench_server()
     try:
         import psycopg2
 

@@ -77,8 +77,11 @@ appended_bars as (
     where
         changes.mode = 'append'
         and bars.d > changes.stored_last_d
-        -- the same bound for every row: bars_daily has no index, this drops old rows in the scan itself
-        and bars.d > (select min(appending.stored_last_d) from changes as appending where appending.mode = 'append')
+        -- the same bound for every row: lets the planner use the index on bars_daily (d)
+        and bars.d > (
+            select min(appending.stored_last_d) from changes as appending
+            where appending.mode = 'append'
+        )
 
 ),
 
@@ -88,16 +91,17 @@ carried as (
     select stored.*
 
     from changes
-    cross join lateral (
-        select
-            this_table.*,
-            this_table.d = changes.stored_last_d as is_last
+    cross join
+        lateral (
+            select
+                this_table.*,
+                this_table.d = changes.stored_last_d as is_last
 
-        from {{ this }} as this_table
-        where this_table.symbol = changes.symbol
-        order by this_table.d desc
-        limit {{ sma_windows | max }}
-    ) as stored
+            from {{ this }} as this_table
+            where this_table.symbol = changes.symbol
+            order by this_table.d desc
+            limit {{ sma_windows | max }}
+        ) as stored
     where changes.mode = 'append'
 
 ),
@@ -228,12 +232,22 @@ smoothed as (
             {{ wilder_n }},
             wilder_seed
         ) over by_symbol_running as wilder,
-        {%- for n in sma_windows %}
         case
-            when bar_number >= {{ n }}
-                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, {{ n }}) over by_symbol, 0)) / {{ n }}
-        end as sma_{{ n }}{{ "," if not loop.last }}
-        {%- endfor %}
+            when bar_number >= 20
+                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 20) over by_symbol, 0)) / 20
+        end as sma_20,
+        case
+            when bar_number >= 50
+                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 50) over by_symbol, 0)) / 50
+        end as sma_50,
+        case
+            when bar_number >= 100
+                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 100) over by_symbol, 0)) / 100
+        end as sma_100,
+        case
+            when bar_number >= 200
+                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 200) over by_symbol, 0)) / 200
+        end as sma_200
 
     from moves
 

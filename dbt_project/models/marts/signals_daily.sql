@@ -193,9 +193,9 @@ decided as (
         *,
         -- confirmed: a raw buy today, and at least RT_CONFIRM_MIN_COUNT raw buys in the last RT_CONFIRM_WINDOW rows
         {% if confirm_on -%}
-            rsi_raw_buy and n_raw_buys_in_window >= {{ confirm_min }}
+        rsi_raw_buy and n_raw_buys_in_window >= {{ confirm_min }}
         {%- else -%}
-            rsi_raw_buy
+        rsi_raw_buy
         {%- endif %} as rsi_confirmed_buy,
         n_up_rows = {{ sma_days }} as sma_buy,
         n_down_rows = {{ sma_days }} as sma_sell
