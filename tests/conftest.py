@@ -74,3 +74,8 @@ def query(url: DbUrl, sql: str, params: tuple = ()) -> list[tuple]:
 def ingest_db(scratch_db) -> str:
     """A throwaway database for one ingestion test, as the password-bearing URL dlt needs."""
     return scratch_db("ingest").with_password().url
+
+
+def count_rows(url: DbUrl | str, table: str) -> int:
+    """Rows in a test-owned table."""
+    return int(query(DbUrl(url) if isinstance(url, str) else url, f"select count(*) from {table}")[0][0])  # noqa: S608

@@ -35,6 +35,7 @@ from ingestion.fmp.helpers import (
     constituents_frame,
     date_chunks,
 )
+from tests.conftest import count_rows
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "api_samples"
 STABLE_AAPL = "fmp_stable_historical-price-eod-full_AAPL_2023-01-03_2023-01-10.json"
@@ -507,19 +508,6 @@ def test_corporate_actions_from_stub(stub: StubFmp) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _count(url: str, table: str) -> int:
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"select count(*) from {table}")  # noqa: S608 - test-owned names
-            return int(cur.fetchone()[0])
-    finally:
-        conn.close()
-
-
-@pytest.mark.e2e
 @pytest.mark.e2e
 def test_pipeline_into_postgres_is_idempotent(stub: StubFmp, ingest_db: str) -> None:
     stub.splits["AAPL"] = [{"symbol": "AAPL", "date": "2020-08-31", "numerator": 4, "denominator": 1}]
@@ -537,5 +525,7 @@ def test_pipeline_into_postgres_is_idempotent(stub: StubFmp, ingest_db: str) -> 
         )
         rows = run_pipeline(source, credentials=ingest_db, dataset_name="raw_fmp", pipeline_name="rt_test_fmp")
         assert rows.get("bars") == 12
-        counts.append(tuple(_count(ingest_db, f"raw_fmp.{t}") for t in ("bars", "corporate_actions", "constituents")))
+        counts.append(
+            tuple(count_rows(ingest_db, f"raw_fmp.{t}") for t in ("bars", "corporate_actions", "constituents"))
+        )
     assert counts[0] == counts[1] == (12, 1, 30)

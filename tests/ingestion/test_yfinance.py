@@ -29,6 +29,7 @@ from ingestion.yfinance.helpers import (
     bars_from_frame,
     session_dates,
 )
+from tests.conftest import count_rows
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "api_samples"
 CHARTS = {
@@ -365,19 +366,6 @@ def test_batches_and_yahoo_ticker_spelling(monkeypatch: pytest.MonkeyPatch) -> N
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _count(url: str, table: str) -> int:
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"select count(*) from {table}")  # noqa: S608 - test-owned names
-            return int(cur.fetchone()[0])
-    finally:
-        conn.close()
-
-
-@pytest.mark.e2e
 @pytest.mark.e2e
 def test_pipeline_into_postgres_is_idempotent(ingest_db: str) -> None:
     expected_bars = sum(len(result(p)["timestamp"]) for p in RECORDED.values())
@@ -393,5 +381,7 @@ def test_pipeline_into_postgres_is_idempotent(ingest_db: str) -> None:
         )
         rows = run_pipeline(source, credentials=ingest_db, dataset_name="raw_yfinance", pipeline_name="rt_test_yf")
         assert rows.get("bars") == expected_bars
-        counts.append((_count(ingest_db, "raw_yfinance.bars"), _count(ingest_db, "raw_yfinance.corporate_actions")))
+        counts.append(
+            (count_rows(ingest_db, "raw_yfinance.bars"), count_rows(ingest_db, "raw_yfinance.corporate_actions"))
+        )
     assert counts[0] == counts[1] == (expected_bars, 7)
