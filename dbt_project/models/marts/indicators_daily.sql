@@ -106,6 +106,27 @@ carried as (
 
 ),
 
+new_bars as (
+
+    select * from recomputed_bars
+
+    union all
+
+    select * from appended_bars
+
+),
+
+{% else %}
+
+new_bars as (
+
+    select * from bars
+
+),
+
+{% endif %}
+
+-- new bars, and (incremental) the stored tail that carries sums and smoothing state forward
 stream as (
 
     select
@@ -122,25 +143,9 @@ stream as (
         null::double precision as stored_cumsum,
         null::double precision[] as wilder_seed
 
-    from recomputed_bars
+    from new_bars
 
-    union all
-
-    select
-        symbol,
-        d,
-        adj_open,
-        adj_high,
-        adj_low,
-        adj_close,
-        volume,
-        true as is_new,
-        null::bigint as stored_bar_number,
-        null::double precision as carried_sum,
-        null::double precision as stored_cumsum,
-        null::double precision[] as wilder_seed
-
-    from appended_bars
+    {% if is_incremental() %}
 
     union all
 
@@ -162,31 +167,9 @@ stream as (
 
     from carried
 
-),
-
-{% else %}
-
-stream as (
-
-    select
-        symbol,
-        d,
-        adj_open,
-        adj_high,
-        adj_low,
-        adj_close,
-        volume,
-        true as is_new,
-        null::bigint as stored_bar_number,
-        null::double precision as carried_sum,
-        null::double precision as stored_cumsum,
-        null::double precision[] as wilder_seed
-
-    from bars
+    {% endif %}
 
 ),
-
-{% endif %}
 
 moves as (
 
