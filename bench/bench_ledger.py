@@ -6,10 +6,10 @@ With --db, the database must already hold the inputs (bars_daily, symbols, signa
 `make demo` or `make eod`). Otherwise a scratch database is made on RT_BENCH_DB_URL (default the local
 server) and loaded with the bundled sample (default) or the synthetic set (bench/synthetic.py); loading and
 building the inputs is not timed. Prints:
-  - full backtest: `dbt run --full-refresh` of int_ledger (the plpgsql step over every day), then
+  - full backtest: `dbt run --full-refresh` of ledger (the plpgsql step over every day), then
     `dbt build` of everything downstream with its tests, and `make backtest`'s dbt build (tag:backtest);
   - one night: the SQL of one day's step (rt_ledger_advance reading a state one day behind), then the
-    nightly `dbt build --select int_ledger+` wall time after that day arrives (dbt's fixed ~3 s included).
+    nightly `dbt build --select ledger+` wall time after that day arrives (dbt's fixed ~3 s included).
 A benchmark, not a test: it prints figures and exits 0 unless something failed.
 """
 
@@ -80,11 +80,11 @@ def bench(url: DbUrl) -> None:
     _, [(n_symbols,)] = sql(url, "select count(distinct symbol) from marts.bars_daily")
     print(f"  data: {n_symbols} symbols x {n_days} days ({first_d} .. {last_d})")
 
-    ledger_s = dbt(url, "run", "--select", "int_ledger", "--full-refresh")
-    downstream_s = dbt(url, "build", "--select", "int_ledger+", "--exclude", "int_ledger")
-    _, [(rows,)] = sql(url, "select count(*) from intermediate.int_ledger")
+    ledger_s = dbt(url, "run", "--select", "ledger", "--full-refresh")
+    downstream_s = dbt(url, "build", "--select", "ledger+", "--exclude", "ledger")
+    _, [(rows,)] = sql(url, "select count(*) from marts.ledger")
     print(
-        f"  full ledger: dbt run int_ledger --full-refresh {ledger_s:.1f} s ({rows:,} ledger rows); "
+        f"  full ledger: dbt run ledger --full-refresh {ledger_s:.1f} s ({rows:,} ledger rows); "
         f"downstream marts + tests {downstream_s:.1f} s; total {ledger_s + downstream_s:.1f} s (target <= 60 s)"
     )
     variables = json.dumps({"rt_backtest_start": str(first_d), "rt_backtest_end": str(last_d)})
@@ -93,7 +93,7 @@ def bench(url: DbUrl) -> None:
 
     # One night: a state one day behind, then the SQL of the step alone.
     sql(url, "drop table if exists public.bench_ledger_state")
-    sql(url, f"create table public.bench_ledger_state as select * from intermediate.int_ledger where d < '{last_d}'")
+    sql(url, f"create table public.bench_ledger_state as select * from marts.ledger where d < '{last_d}'")
     call = (
         "select count(*) from intermediate.rt_ledger_advance('marts.bars_daily', 'marts.signals_daily', "
         "'marts.market_state', 'marts.symbols', 'public.bench_ledger_state', null, null, 100000, 3.0, true, 1, "
@@ -104,11 +104,11 @@ def bench(url: DbUrl) -> None:
     sql(url, "drop table public.bench_ledger_state")
 
     # The same night through dbt: remove the last day from the ledger, then the nightly build.
-    sql(url, f"delete from intermediate.int_ledger where d = '{last_d}'")
-    night_s = dbt(url, "build", "--select", "int_ledger+")
-    noop_s = dbt(url, "build", "--select", "int_ledger+")
+    sql(url, f"delete from marts.ledger where d = '{last_d}'")
+    night_s = dbt(url, "build", "--select", "ledger+")
+    noop_s = dbt(url, "build", "--select", "ledger+")
     print(
-        f"  one night through dbt: build int_ledger+ (model, 7 marts, tests) {night_s:.1f} s wall; "
+        f"  one night through dbt: build ledger+ (model, 7 marts, tests) {night_s:.1f} s wall; "
         f"re-run with nothing new {noop_s:.1f} s wall (dbt's fixed overhead ~3 s included)"
     )
 

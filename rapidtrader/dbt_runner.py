@@ -1,11 +1,14 @@
-"""Run dbt as a child process against the resolved database.
+"""Run dbt as a child process against the resolved database, with every setting as a var.
 
 dbt reads its connection from profiles.example.yml through RT_DB_* variables derived from RT_DB_URL (or
-the embedded server). A profiles.yml at the project root, if a user made one, wins.
+the embedded server). A profiles.yml at the project root, if a user made one, wins. The settings dbt's
+models and tests read come from rapidtrader.settings as `--vars` (validated first); a `--vars` given by
+the caller (a backtest window, a test) is merged over them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +17,10 @@ from pathlib import Path
 
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.db import DbUrl, export_env
-from rapidtrader.settings import get_settings
+from rapidtrader.settings import dbt_vars, get_settings
+
+# dbt commands that take no --vars
+_NO_VARS = {"clean", "deps", "init"}
 
 
 def profiles_dir() -> Path:
@@ -41,9 +47,28 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else (shutil.which("dbt") or "dbt")
 
 
+def with_vars(args: list[str]) -> list[str]:
+    """`args` with one `--vars`: every setting, overridden by the caller's own `--vars` if it gave one."""
+    if not args or args[0] in _NO_VARS or args[:2] == ["docs", "serve"]:
+        return list(args)
+    merged = dbt_vars()
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--vars" and i + 1 < len(args):
+            import yaml
+
+            merged.update(yaml.safe_load(args[i + 1]) or {})
+            i += 2
+            continue
+        rest.append(args[i])
+        i += 1
+    return [*rest, "--vars", json.dumps(merged)]
+
+
 def run_dbt(args: list[str], url: DbUrl, *, capture: bool = False, check: bool = False) -> subprocess.CompletedProcess:
     """`dbt <args>` in the project root; output streams to the terminal unless `capture`."""
-    cmd = [dbt_executable(), *args]
+    cmd = [dbt_executable(), *with_vars(args)]
     return subprocess.run(
         cmd,
         cwd=PROJECT_ROOT,

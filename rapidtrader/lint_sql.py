@@ -1,7 +1,9 @@
 """`python -m rapidtrader.lint_sql [paths]`: sqlfluff with the dbt templater against the project database.
 
 The dbt templater compiles models, so it needs a live connection: this wrapper resolves the database
-(RT_DB_URL or the embedded server), writes the profile dbt reads, and runs sqlfluff with that env.
+(RT_DB_URL or the embedded server), writes the profile dbt reads, hands the templater every setting as a
+dbt var (`[sqlfluff:templater:dbt:context]`, the same values rapidtrader.dbt_runner passes) and runs
+sqlfluff with that env.
 """
 
 from __future__ import annotations
@@ -13,6 +15,16 @@ from pathlib import Path
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.db import resolve_db_url
 from rapidtrader.dbt_runner import dbt_env
+from rapidtrader.settings import dbt_vars, get_settings
+
+
+def vars_config() -> Path:
+    """A sqlfluff config file whose dbt templater context is every setting's var."""
+    path = get_settings().state_dir / "sqlfluff-vars.cfg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["[sqlfluff:templater:dbt:context]", *(f"{k} = {v}" for k, v in sorted(dbt_vars().items()))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = args or ["dbt_project/models"]
     env = dbt_env(resolve_db_url())
     sqlfluff = str(Path(sys.executable).parent / "sqlfluff")
-    cmd = [sqlfluff, action, *paths, "--processes", "2"]
+    cmd = [sqlfluff, action, *paths, "--processes", "2", "--config", str(vars_config())]
     if action == "fix":
         cmd.append("-f")
     return subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=False).returncode

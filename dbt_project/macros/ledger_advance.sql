@@ -1,5 +1,5 @@
 {#
-    The call of intermediate.rt_ledger_advance shared by int_ledger (nightly) and int_ledger_backtest:
+    The call of intermediate.rt_ledger_advance shared by ledger (nightly) and backtest_ledger:
     same inputs, same settings, only the state and the window differ. `state` is a relation (the model's
     own table when incremental) or none for a fresh account; `start_d`/`end_d` are 'YYYY-MM-DD' or ''.
 #}

@@ -3,8 +3,8 @@
 
     intermediate.rt_ledger_advance(...) returns the ledger rows of every calendar day after the last
     day already in `p_state` (or from `p_start` when `p_state` is null, starting from `p_capital`) up to
-    `p_end`. It never writes a permanent table: the incremental model `int_ledger` (nightly) and the
-    table model `int_ledger_backtest` own what it returns. The nightly run and the backtest call the same
+    `p_end`. It never writes a permanent table: the incremental model `ledger` (nightly) and the
+    table model `backtest_ledger` own what it returns. The nightly run and the backtest call the same
     function, so a backtest over a stretch equals the nightly ledger advanced night by night over it.
 
     One long table, record_type =

@@ -72,11 +72,21 @@ $rt$;
 {% endmacro %}
 
 
+{#- The SMA windows indicators_daily holds (rapidtrader.settings.SMA_WINDOWS, passed as rt_sma_windows). -#}
+{% macro rt_sma_windows() -%}
+    {%- set windows = [] -%}
+    {%- for n in (var('rt_sma_windows') | string).split(',') -%}
+        {%- do windows.append(n | int) -%}
+    {%- endfor -%}
+    {{ return(windows) }}
+{%- endmacro %}
+
+
 {#- The column holding SMA n of adj_close in indicators_daily; fails compilation for other windows. -#}
 {% macro rt_sma_column(n) -%}
     {%- set n = n | int -%}
-    {%- if n not in [20, 50, 100, 200] -%}
-        {{ exceptions.raise_compiler_error("SMA window " ~ n ~ " is not computed: indicators_daily has sma_20, sma_50, sma_100, sma_200") }}
+    {%- if n not in rt_sma_windows() -%}
+        {{ exceptions.raise_compiler_error("SMA window " ~ n ~ " is not computed: indicators_daily has sma_" ~ rt_sma_windows() | join(", sma_")) }}
     {%- endif -%}
     sma_{{ n }}
 {%- endmacro %}

@@ -3,11 +3,11 @@
     python -m rapidtrader.jobs.backtest --start 2013-02-08 --end 2018-02-07 [--capital 100000]
     make backtest START=2013-02-08 END=2018-02-07
 
-It builds the dbt models tagged `backtest` (int_ledger_backtest -> backtest_daily, backtest_trades,
+It builds the dbt models tagged `backtest` (backtest_ledger -> backtest_daily, backtest_trades,
 backtest_summary) with rt_backtest_start/rt_backtest_end set, i.e. the same plpgsql step as the nightly
 ledger, started from RT_START_CAPITAL on the first day with bars on or after START, then prints
 backtest_summary: the strategy next to RT_BENCHMARK_SYMBOL (SPY) bought and held. The nightly paper
-ledger (int_ledger and its marts) is not touched. The inputs (bars_daily, signals_daily, market_state)
+ledger (ledger and its marts) is not touched. The inputs (bars_daily, signals_daily, market_state)
 must be built already (`make eod` or `make demo`); `--with-inputs` builds them first.
 """
 

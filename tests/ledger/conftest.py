@@ -212,7 +212,7 @@ def advance(
 def advance_into(
     url: DbUrl, table: str, *, schema: str = "inp", start: str | None = None, end: str | None = None, **params
 ) -> int:
-    """What int_ledger does each night: append the function's rows for the new days to `table`, reading
+    """What ledger does each night: append the function's rows for the new days to `table`, reading
     `table` itself as the state (created on the first call). Returns the number of rows appended."""
     conn = connect(url)
     try:

@@ -1,5 +1,5 @@
 """The ledger through dbt, on a small random market placed where the models read their inputs
-(marts.bars_daily, signals_daily, market_state, symbols): nightly `dbt run` advances int_ledger one day at a
+(marts.bars_daily, signals_daily, market_state, symbols): nightly `dbt run` advances ledger one day at a
 time and re-running a night appends nothing; the backtest model over the same stretch is identical; a
 risk breach injected into the proposed orders makes `dbt build` fail and skip orders_eod."""
 
@@ -30,27 +30,27 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
 
     # Night 1 (days 1-10: a fresh account), then one night per day; the last night twice.
     until(world, days[9]).load(url, schema="marts")
-    _dbt(url, "run", "--select", "int_ledger")
+    _dbt(url, "run", "--select", "ledger")
     for day in days[10:]:
         until(world, day).load(url, schema="marts")
-        _dbt(url, "run", "--select", "int_ledger")
-    before = query(url, "select count(*) from intermediate.int_ledger")[0][0]
-    rerun = _dbt(url, "run", "--select", "int_ledger")
+        _dbt(url, "run", "--select", "ledger")
+    before = query(url, "select count(*) from marts.ledger")[0][0]
+    rerun = _dbt(url, "run", "--select", "ledger")
     assert "INSERT 0 0" in rerun.stdout
-    assert query(url, "select count(*) from intermediate.int_ledger")[0][0] == before
-    assert query(url, "select count(distinct d) from intermediate.int_ledger")[0][0] == len(days)
+    assert query(url, "select count(*) from marts.ledger")[0][0] == before
+    assert query(url, "select count(distinct d) from marts.ledger")[0][0] == len(days)
 
     # Everything downstream with its tests (reconciliation, risk limits) passes on the real ledger.
-    _dbt(url, "build", "--select", "int_ledger+", "--exclude", "int_ledger")
+    _dbt(url, "build", "--select", "ledger+", "--exclude", "ledger")
     assert query(url, "select count(*) from marts.fills where status = 'filled'")[0][0] > 5
 
     # The backtest over the same stretch is the same ledger, row for row.
-    _dbt(url, "run", "--select", "int_ledger_backtest", "--vars", json.dumps({"rt_backtest_start": days[0]}))
+    _dbt(url, "run", "--select", "backtest_ledger", "--vars", json.dumps({"rt_backtest_start": days[0]}))
     diff = query(
         url,
-        "select count(*) from ((select * from intermediate.int_ledger except all "
-        "select * from intermediate.int_ledger_backtest) union all (select * from "
-        "intermediate.int_ledger_backtest except all select * from intermediate.int_ledger)) as x",
+        "select count(*) from ((select * from marts.ledger except all "
+        "select * from marts.backtest_ledger) union all (select * from "
+        "marts.backtest_ledger except all select * from marts.ledger)) as x",
     )[0][0]
     assert diff == 0
 
@@ -61,11 +61,11 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(
-            "update intermediate.int_ledger set qty = qty + 1 where ctid = (select ctid from "
-            "intermediate.int_ledger where record_type = 'order' and reason = 'entry' limit 1)"
+            "update marts.ledger set qty = qty + 1 where ctid = (select ctid from "
+            "marts.ledger where record_type = 'order' and reason = 'entry' limit 1)"
         )
     conn.close()
-    failed = _dbt(url, "build", "--select", "int_orders_proposed+", ok=False)
+    failed = _dbt(url, "build", "--select", "orders_proposed+", ok=False)
     assert failed.returncode != 0
     assert "FAIL 1 risk_buy_size_equals_rule" in failed.stdout
     assert "SKIP relation marts.orders_eod" in failed.stdout

@@ -1,5 +1,5 @@
 {#
-    Beginning + changes = end, for cash, on a ledger table (int_ledger, int_ledger_backtest). Fails with
+    Beginning + changes = end, for cash, on a ledger table (ledger, backtest_ledger). Fails with
     the days where cash_open differs from the previous day's cash (or from start_capital on the first
     day), or where cash differs from cash_open + sell and stop proceeds - buy costs of that day's fills.
     Exact: money is numeric in the ledger.

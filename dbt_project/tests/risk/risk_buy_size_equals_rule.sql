@@ -3,5 +3,5 @@
 -- recomputed from signals_daily's close and ATR of the order day.
 {{ config(severity='error') }}
 
-select * from {{ ref('int_orders_proposed') }}
+select * from {{ ref('orders_proposed') }}
 where is_accepted_buy and qty is distinct from expected_size

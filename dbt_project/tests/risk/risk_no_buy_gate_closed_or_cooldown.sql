@@ -2,5 +2,5 @@
 -- closed, nor for a symbol stopped out on that day or the previous RT_COOLDOWN_DAYS_ON_STOP trading days.
 {{ config(severity='error') }}
 
-select * from {{ ref('int_orders_proposed') }}
+select * from {{ ref('orders_proposed') }}
 where is_accepted_buy and (not gate_open or in_cooldown)

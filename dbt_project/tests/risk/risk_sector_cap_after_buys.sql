@@ -7,7 +7,7 @@ with
 
 orders as (
 
-    select * from {{ ref('int_orders_proposed') }}
+    select * from {{ ref('orders_proposed') }}
 
 ),
 

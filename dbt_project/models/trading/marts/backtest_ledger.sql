@@ -7,7 +7,7 @@
     )
 }}
 
--- The backtest ledger: the same function as int_ledger, from RT_START_CAPITAL over
+-- The backtest ledger: the same function as ledger, from RT_START_CAPITAL over
 -- [rt_backtest_start, rt_backtest_end], rebuilt from scratch. Enabled only when rt_backtest_start is set
 -- (`make backtest`), so the nightly build never pays for it and never touches the paper ledger.
 with

@@ -4,7 +4,7 @@ with
 
 ledger as (
 
-    select * from {{ ref('int_ledger') }}
+    select * from {{ ref('ledger') }}
 
 ),
 

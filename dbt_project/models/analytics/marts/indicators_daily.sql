@@ -27,7 +27,7 @@
     )
 }}
 -- depends_on: {{ ref('int_indicators_changes') }}
-{%- set sma_windows = [20, 50, 100, 200] %}
+{%- set sma_windows = rt_sma_windows() %}
 {%- set wilder_n = 14 %}
 
 with

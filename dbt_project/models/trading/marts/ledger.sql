@@ -7,7 +7,7 @@
     )
 }}
 
--- The paper ledger, one long table (see int_ledger.yml). Nightly: the function reads this table's last
+-- The paper ledger, one long table (see ledger.yml). Nightly: the function reads this table's last
 -- day as yesterday's state and appends the new days only; nothing new = nothing appended (idempotent).
 with
 

@@ -1,10 +1,10 @@
--- The orders for the next open, published only when the risk tests on int_orders_proposed pass
+-- The orders for the next open, published only when the risk tests on orders_proposed pass
 -- (dbt build skips this model when one of them fails). Blocked candidates keep qty 0 and their reason.
 with
 
 proposed as (
 
-    select * from {{ ref('int_orders_proposed') }}
+    select * from {{ ref('orders_proposed') }}
 
 ),
 

@@ -3,7 +3,7 @@ with
 
 ledger as (
 
-    select * from {{ ref('int_ledger') }}
+    select * from {{ ref('ledger') }}
 
 ),
 

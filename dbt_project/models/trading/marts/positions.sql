@@ -9,7 +9,7 @@ positions_daily as (
 
 ledger as (
 
-    select * from {{ ref('int_ledger') }}
+    select * from {{ ref('ledger') }}
 
 ),
 

@@ -8,7 +8,7 @@ with
 
 ledger as (
 
-    select * from {{ ref('int_ledger_backtest') }}
+    select * from {{ ref('backtest_ledger') }}
 
 ),
 
