@@ -30,13 +30,16 @@ def _columns(cur, relation: str) -> list[str]:
     return [r[0] for r in cur.fetchall() if r[0] not in VOLATILE]
 
 
-def table_digest(cur, relation: str, columns: list[str] | None = None) -> dict:
-    """{'columns': [...], 'rows': n, 'md5': ..., 'by_symbol': {symbol: md5}} of one relation."""
+def table_digest(cur, relation: str, columns: list[str] | None = None, exprs: dict[str, str] | None = None) -> dict:
+    """{'columns': [...], 'rows': n, 'md5': ..., 'by_symbol': {symbol: md5}} of one relation. `exprs` reads
+    a column through an expression instead (a deliberate change that the digest should not see)."""
     columns = columns or _columns(cur, relation)
-    row_text = "row(" + ", ".join(f'"{c}"' for c in columns) + ")::text"
+    exprs = exprs or {}
+    row_text = "row(" + ", ".join(exprs.get(c, f'"{c}"') for c in columns) + ")::text"
     cur.execute(
-        f"select count(*), md5(coalesce(string_agg(t, E'\\n' order by t), '')) from (select {row_text} as t from {relation}) x"
-    )  # noqa: S608,E501
+        f"select count(*), md5(coalesce(string_agg(t, E'\\n' order by t), '')) "  # noqa: S608
+        f"from (select {row_text} as t from {relation}) x"
+    )
     n, md5 = cur.fetchone()
     out: dict = {"columns": columns, "rows": int(n), "md5": md5}
     if "symbol" in columns:
@@ -57,17 +60,25 @@ def digest(url: DbUrl, relations: list[str]) -> dict[str, dict]:
         conn.close()
 
 
-def compare(stored: dict[str, dict], url: DbUrl) -> list[str]:
-    """Differences between a stored digest and the database, as readable lines (empty = identical)."""
+def compare(
+    stored: dict[str, dict],
+    url: DbUrl,
+    renamed: dict[str, str] | None = None,
+    exprs: dict[str, dict[str, str]] | None = None,
+) -> list[str]:
+    """Differences between a stored digest and the database, as readable lines (empty = identical).
+    `renamed` maps a stored relation to where it lives now; `exprs` reads columns through expressions."""
     problems: list[str] = []
+    renamed, exprs = renamed or {}, exprs or {}
     conn = connect(url)
     try:
         with conn.cursor() as cur:
             for rel, want in stored.items():
-                got = table_digest(cur, want.get("relation", rel), want["columns"])
+                now = renamed.get(rel, rel)
+                got = table_digest(cur, now, want["columns"], exprs.get(now))
                 if got["md5"] == want["md5"] and got["rows"] == want["rows"]:
                     continue
-                line = f"{rel}: {got['rows']} rows (stored {want['rows']})"
+                line = f"{now}: {got['rows']} rows (stored {want['rows']})"
                 if "by_symbol" in want:
                     moved = sorted(
                         s

@@ -92,17 +92,6 @@ $rt$;
 {%- endmacro %}
 
 
-{#-
-    The relation of a model as stored by the previous run, or none. Used by int_indicators_changes to
-    compare indicators_daily's stored tail with bars_daily without a ref() (that would be a cycle).
--#}
-{% macro rt_stored_relation(model_name, schema_name) -%}
-    {%- if not execute -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(database=target.database, schema=schema_name, identifier=model_name)) }}
-{%- endmacro %}
-
 
 {#-
     Post-hook: ANALYZE a table that has never been analyzed (a full refresh creates a new one). Right

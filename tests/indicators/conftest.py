@@ -23,15 +23,14 @@ from rapidtrader.dbt_runner import run_dbt
 DEFAULT_SERVER = "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
 # The models of issue 3 and what they read; never the other engineers' models.
 INDICATOR_MODELS = [
-    "+int_indicators_changes",
     "+indicators_daily",
     "+signals_daily",
     "+market_state",
     "+symbols",
     "trading_calendar",
 ]
-OWN_MODELS = ["int_indicators_changes", "indicators_daily", "signals_daily", "market_state"]
-# the scenario edits bars_daily in place: symbols (its bar counts feed int_indicators_changes) is rebuilt too
+OWN_MODELS = ["indicators_daily", "signals_daily", "market_state"]
+# the scenario edits bars_daily in place: symbols (its bar counts feed the change detection) is rebuilt too
 NIGHTLY_MODELS = ["symbols", *OWN_MODELS]
 
 
@@ -140,13 +139,35 @@ def snapshot_columns(url: DbUrl, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def night_modes(url: DbUrl) -> dict[str, str]:
+    """What the last build did with each symbol of indicators_daily, read from the rows it wrote (computed_at
+    of the last run): 'full' when it rewrote the symbol from its first bar, 'append' when it wrote only
+    newer rows, 'none' when it wrote nothing for it."""
+    rows = query(
+        url,
+        """
+        with last_run as (select max(computed_at) as at from marts.indicators_daily)
+        select
+            symbol,
+            case
+                when bool_or(computed_at = last_run.at and bar_number = 1) then 'full'
+                when bool_or(computed_at = last_run.at) then 'append'
+                else 'none'
+            end
+        from marts.indicators_daily cross join last_run
+        group by symbol
+        """,
+    )
+    return dict(rows)
+
+
 @pytest.fixture(scope="session")
 def incremental_scenario(indicators_db: DbUrl, ind_server: DbUrl) -> Iterator[dict]:
     """Nightly runs over the sample's last 3 sessions, with a dividend re-adjusting one symbol's history,
     a symbol arriving late with its whole history and a bar quarantined after it was stored; then a full
     refresh of the same bars. The StockCharts series are loaded as extra symbols before the first build.
-    Yields the database URL, the modes int_indicators_changes chose each night, and the incremental
-    tables (scenario.inc_*)."""
+    Yields the database URL, what the incremental build of indicators_daily did with each symbol each
+    night (see `night_modes`), and the incremental tables (scenario.inc_*)."""
     name = f"rt_test_ind_{uuid.uuid4().hex[:8]}"
     url = clone_database(ind_server, indicators_db.dbname, name)
     modes: dict[str, dict[str, str]] = {}
@@ -161,8 +182,7 @@ def incremental_scenario(indicators_db: DbUrl, ind_server: DbUrl) -> Iterator[di
 
         def night(label: str) -> None:
             dbt(url, "run", "--select", *NIGHTLY_MODELS)
-            rows = query(url, "select symbol, mode from intermediate.int_indicators_changes")
-            modes[label] = dict(rows)
+            modes[label] = night_modes(url)
 
         query(
             url,

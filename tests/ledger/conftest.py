@@ -1,6 +1,6 @@
 """Fixtures of the ledger tests: a scratch database with the ledger function and tiny hand-made inputs.
 
-The scenario tests call intermediate.rt_ledger_advance directly (the function the dbt models call) on
+The scenario tests call udf.rt_ledger_advance_v1 directly (the function the dbt models call) on
 four small input tables, so each edge case of issue 4 is a few symbols over a few days with values
 reasoned out in the test. The end-to-end tests run dbt on the same kind of inputs placed where the
 models read them (marts.bars_daily, signals_daily, market_state, symbols).
@@ -8,6 +8,7 @@ models read them (marts.bars_daily, signals_daily, market_state, symbols).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ DEFAULTS = {
 
 def ledger_function_sql() -> str:
     """The body of the `ledger_create_functions` macro: plain SQL (the macro uses no Jinja inside)."""
-    text = (PROJECT_ROOT / "dbt_project" / "macros" / "ledger_functions.sql").read_text()
+    text = (PROJECT_ROOT / "dbt_project" / "macros" / "trading" / "ledger_functions.sql").read_text()
     match = re.search(r"\{% macro ledger_create_functions\(\) %\}(.*)\{% endmacro %\}", text, re.S)
     assert match, "ledger_create_functions macro not found"
     assert "{{" not in match.group(1), "the macro body is expected to be plain SQL"
@@ -161,12 +162,21 @@ def ledger_db(scratch_db) -> DbUrl:
     return url
 
 
-def _call(schema: str, state: str | None, start: str | None, end: str | None, params: dict) -> tuple[str, tuple]:
+def _call(
+    schema: str, state: str | None, start: str | None, end: str | None, params: dict, publish_last: bool = True
+) -> tuple[str, tuple]:
     p = {**DEFAULTS, **params}
-    sql = (
-        "select * from intermediate.rt_ledger_advance("
-        "%s, %s, %s, %s, %s, %s::date, %s::date, %s, %s, %s, %s, %s, %s, %s)"
-    )
+    run = {
+        "run_id": 1,
+        "capital": p["capital"],
+        "atr_stop_k": p["atr_stop_k"],
+        "enable_stop": p["enable_stop"],
+        "cooldown_days": p["cooldown_days"],
+        "pct_per_trade": p["pct_per_trade"],
+        "daily_risk_cap": p["daily_risk_cap"],
+        "max_sector": p["max_sector"],
+    }
+    sql = "select (a.entry).* from udf.rt_ledger_advance_v1(%s, %s, %s, %s, %s, %s::date, %s::date, %s::jsonb, %s) as a"
     args = (
         f"{schema}.bars_daily",
         f"{schema}.signals_daily",
@@ -175,13 +185,8 @@ def _call(schema: str, state: str | None, start: str | None, end: str | None, pa
         state,
         start,
         end,
-        p["capital"],
-        p["atr_stop_k"],
-        p["enable_stop"],
-        p["cooldown_days"],
-        p["pct_per_trade"],
-        p["daily_risk_cap"],
-        p["max_sector"],
+        json.dumps([run], default=str),
+        publish_last,
     )
     return sql, args
 
@@ -210,18 +215,29 @@ def advance(
 
 
 def advance_into(
-    url: DbUrl, table: str, *, schema: str = "inp", start: str | None = None, end: str | None = None, **params
+    url: DbUrl,
+    table: str,
+    *,
+    schema: str = "inp",
+    start: str | None = None,
+    end: str | None = None,
+    publish: bool = True,
+    **params,
 ) -> int:
-    """What ledger does each night: append the function's rows for the new days to `table`, reading
-    `table` itself as the state (created on the first call). Returns the number of rows appended."""
+    """What the nightly build does: append the function's rows for the new days to `table`, reading
+    `table` itself as the state (created on the first call), then, like orders_eod when the risk tests
+    pass, publish the orders of the day just appended (`publish=False`: a night whose orders were held
+    back). Returns the number of rows appended."""
     conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute("select to_regclass(%s)", (table,))
             exists = cur.fetchone()[0] is not None
-            sql, args = _call(schema, table if exists else None, start, end, params)
+            sql, args = _call(schema, table if exists else None, start, end, params, publish_last=False)
             cur.execute((f"insert into {table} " if exists else f"create table {table} as ") + sql, args)
             count = cur.rowcount
+            if publish:
+                cur.execute(f"update {table} set status = 'published' where record_type = 'order' and status is null")
         conn.commit()
     finally:
         conn.close()

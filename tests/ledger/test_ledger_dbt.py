@@ -1,7 +1,8 @@
 """The ledger through dbt, on a small random market placed where the models read their inputs
-(marts.bars_daily, signals_daily, market_state, symbols): nightly `dbt run` advances ledger one day at a
-time and re-running a night appends nothing; the backtest model over the same stretch is identical; a
-risk breach injected into the proposed orders makes `dbt build` fail and skip orders_eod."""
+(marts.bars_daily, signals_daily, market_state, symbols): the nightly `dbt build` advances ledger one day
+at a time and re-running a night appends nothing; the backtest model over the same stretch is identical; a
+risk breach injected into the proposed orders makes `dbt build` fail and skip orders_eod, and the orders
+it held back expire unfilled the next night instead of trading."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
 
     # Night 1 (days 1-10: a fresh account), then one night per day; the last night twice.
     until(world, days[9]).load(url, schema="marts")
-    _dbt(url, "run", "--select", "ledger")
+    _dbt(url, "build", "--select", "ledger+")
     for day in days[10:]:
         until(world, day).load(url, schema="marts")
-        _dbt(url, "run", "--select", "ledger")
+        _dbt(url, "build", "--select", "ledger+")
     before = query(url, "select count(*) from marts.ledger")[0][0]
-    rerun = _dbt(url, "run", "--select", "ledger")
+    rerun = _dbt(url, "build", "--select", "ledger+")
     assert "INSERT 0 0" in rerun.stdout
     assert query(url, "select count(*) from marts.ledger")[0][0] == before
     assert query(url, "select count(distinct d) from marts.ledger")[0][0] == len(days)
@@ -70,3 +71,72 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
     assert "FAIL 1 risk_buy_size_equals_rule" in failed.stdout
     assert "SKIP relation marts.orders_eod" in failed.stdout
     assert query(url, "select sum(qty) from marts.orders_eod")[0][0] == published
+
+
+def _execute(url, sql: str, params: tuple = ()) -> None:
+    conn = connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+    conn.close()
+
+
+def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
+    url = scratch_db("ledger_unpublished")
+    world, days = random_world(n_symbols=10, n_days=24, seed=11)
+    until(world, days[9]).load(url, schema="marts")
+    _dbt(url, "build", "--select", "ledger+")
+
+    # Nights go by as usual until one proposes an accepted buy; that night a breach is injected into it,
+    # the risk tests fail and orders_eod is not published.
+    for i in range(10, len(days) - 1):
+        held = days[i]
+        until(world, held).load(url, schema="marts")
+        _dbt(url, "run", "--select", "ledger")
+        buys = query(
+            url,
+            "select symbol from marts.ledger where record_type = 'order' and d = %s and reason = 'entry' "
+            "and side = 'buy' order by symbol",
+            (held,),
+        )
+        if buys:
+            break
+        _dbt(url, "build", "--select", "ledger+")
+    else:
+        pytest.fail("the random market never proposed a buy")
+    accepted = query(url, "select symbol from marts.ledger where record_type = 'order' and d = %s and qty > 0", (held,))
+    breach = "where record_type = 'order' and d = %s and symbol = %s"
+    _execute(url, f"update marts.ledger set qty = qty + 1 {breach}", (held, buys[0][0]))
+    failed = _dbt(url, "build", "--select", "orders_proposed+", ok=False)
+    assert failed.returncode != 0 and "SKIP relation marts.orders_eod" in failed.stdout
+    _execute(url, f"update marts.ledger set qty = qty - 1 {breach}", (held, buys[0][0]))
+
+    # The next night nothing the held-back day proposed trades: each order expires as not_published.
+    after = days[i + 1]
+    until(world, after).load(url, schema="marts")
+    _dbt(url, "build", "--select", "ledger+")
+    fills = query(
+        url,
+        "select symbol, qty, status, reason from marts.ledger where record_type = 'fill' and d = %s "
+        "and side in ('buy', 'sell')",
+        (after,),
+    )
+    assert sorted(fills) == sorted((s, 0, "expired", "not_published") for (s,) in accepted)
+    entries = query(
+        url,
+        "select count(*) from marts.ledger where record_type = 'event' and d = %s and event in ('ENTRY', 'EXIT')",
+        (after,),
+    )
+    assert entries[0][0] == 0
+    assert query(url, "select count(*) from marts.orders_eod where d = %s", (held,))[0][0] == 0
+    assert query(url, "select count(*) from marts.orders_eod where d = %s", (after,))[0][0] > 0
+    (cash_open, cash) = query(
+        url, "select cash_open, cash from marts.ledger where record_type = 'day' and d = %s", (after,)
+    )[0]
+    stops = query(
+        url,
+        "select coalesce(sum(qty * price), 0) from marts.ledger where record_type = 'fill' and d = %s "
+        "and side = 'stop'",
+        (after,),
+    )[0][0]
+    assert cash == cash_open + stops  # only stops moved cash

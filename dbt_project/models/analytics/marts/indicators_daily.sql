@@ -2,31 +2,30 @@
 -- SMA n = (running sum of adj_close - the running sum n bars back) / n, null until n bars exist;
 -- RSI 14 and ATR 14 with TA-Lib's Wilder smoothing (udf.rt_wilder_v1, see macros/rt_indicator_functions.sql),
 -- null for the first 14 bars.
--- Incremental: int_indicators_changes says per symbol whether to append its new bars (carrying the stored
+-- Incremental: indicator_changes(this) says per symbol whether to append its new bars (carrying the stored
 -- running sum and Wilder state of its last row forward; the last 200 stored rows give the SMA lookback) or
--- to recompute it in full (its history changed; the pre-hook deletes its stored rows first). The same
--- float8 operations run in the same order either way, so an incremental build equals a full refresh.
+-- to recompute it in full (its history changed). delete+insert replaces the rows written; the post-hook
+-- then deletes what a full recompute left behind (stored days that are no longer bars) and the symbols
+-- with no bars left. The same float8 operations run in the same order either way, so an incremental
+-- build equals a full refresh.
 {{
     config(
         materialized='incremental',
         unique_key=['symbol', 'd'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ rt_analyze_if_never(this) }}",
+        post_hook=[
+            "{% if is_incremental() %}{{ rt_delete_superseded_rows(this) }}{% endif %}",
+            "{{ rt_analyze_if_never(this) }}",
+        ],
         indexes=[
             {'columns': ['symbol', 'd'], 'unique': true},
             {'columns': ['d']},
             {'columns': ['computed_at']},
         ],
-        pre_hook="{% if is_incremental() %}
-            delete from {{ this }}
-            where symbol in (
-                select symbol from {{ ref('int_indicators_changes') }} where mode in ('full', 'drop')
-            )
-        {% endif %}",
     )
 }}
--- depends_on: {{ ref('int_indicators_changes') }}
+-- depends_on: {{ ref('symbols') }}
 {%- set sma_windows = rt_sma_windows() %}
 {%- set wilder_n = 14 %}
 
@@ -50,9 +49,9 @@ bars as not materialized (
 
 {% if is_incremental() %}
 
-changes as (
+changes as materialized (
 
-    select * from {{ ref('int_indicators_changes') }}
+    {{ indicator_changes(this) }}
 
 ),
 
@@ -215,22 +214,12 @@ smoothed as (
             {{ wilder_n }},
             wilder_seed
         ) over by_symbol_running as wilder,
+        {%- for n in sma_windows %}
         case
-            when bar_number >= 20
-                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 20) over by_symbol, 0)) / 20
-        end as sma_20,
-        case
-            when bar_number >= 50
-                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 50) over by_symbol, 0)) / 50
-        end as sma_50,
-        case
-            when bar_number >= 100
-                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 100) over by_symbol, 0)) / 100
-        end as sma_100,
-        case
-            when bar_number >= 200
-                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, 200) over by_symbol, 0)) / 200
-        end as sma_200
+            when bar_number >= {{ n }}
+                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, {{ n }}) over by_symbol, 0)) / {{ n }}
+        end as sma_{{ n }}{{ "," if not loop.last }}
+        {%- endfor %}
 
     from moves
 

@@ -4,7 +4,7 @@
 -- Incremental: the indicator rows written since this model's last run (indicators_daily.computed_at) are
 -- (re)computed, with the rows just before them as the confirmation look-back; the pre-hook first deletes
 -- the stored rows they replace (from a symbol's first new day on, or all of it when it was recomputed in
--- full, or when int_indicators_changes dropped it).
+-- full, or when the symbols mart lists it with no bars left).
 {{
     config(
         materialized='incremental',
@@ -37,12 +37,12 @@
             where symbol in (select fresh.symbol from fresh where fresh.first_new_bar = 1);
             delete from {{ this }}
             where symbol in (
-                select symbol from {{ ref('int_indicators_changes') }} where mode = 'drop'
+                select symbol from {{ ref('symbols') }} where coalesce(n_bars, 0) = 0
             )
         {% endif %}",
     )
 }}
--- depends_on: {{ ref('int_indicators_changes') }}
+-- depends_on: {{ ref('symbols') }}
 {%- set rsi_buy = (var('rt_rsi_buy') | float) ~ '::double precision' %}
 {%- set rsi_sell = (var('rt_rsi_sell') | float) ~ '::double precision' %}
 {%- set confirm_on = var('rt_enable_signal_confirm') | int == 1 %}

@@ -14,7 +14,7 @@ with
 
 ledger as (
 
-    {{ ledger_advance(none, var('rt_backtest_start'), var('rt_backtest_end')) }}
+    {{ ledger_advance(none, var('rt_backtest_start'), var('rt_backtest_end'), true) }}
 
 ),
 

@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- What happened to each order at the next open, and the stops: filled, expired (no bar that day) or
 -- rejected_cash (not even one share affordable).
 with

@@ -13,7 +13,7 @@ with
 
 ledger as (
 
-    {{ ledger_advance(this if is_incremental() else none, var('rt_ledger_start'), '') }}
+    {{ ledger_advance(this if is_incremental() else none, var('rt_ledger_start'), '', false) }}
 
 ),
 

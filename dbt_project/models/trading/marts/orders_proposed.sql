@@ -105,6 +105,7 @@ final as (
         orders.atr as atr_14,
         orders.sector,
         orders.side = 'buy' and orders.qty > 0 as is_accepted_buy,
+        coalesce(orders.status = 'published', false) as is_released,
         days.cash,
         days.equity,
         coalesce(sector_held.held_value, 0) as sector_held_value,

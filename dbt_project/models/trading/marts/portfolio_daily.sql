@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- Cash, equity and exposure per day of the paper ledger; daily return on equity and drawdown from the
 -- running peak.
 with

@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- The open positions of the ledger's latest day (empty when the account is flat).
 with
 

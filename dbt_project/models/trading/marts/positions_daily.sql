@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- Open positions at each day's close, marked at the close (the last known close when no bar that day).
 with
 

@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- Market value per sector at each close and its weight of that day's equity (the sector cap's measure).
 with
 

@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- ENTRY (a buy filled), EXIT (a sell filled) and STOP_HIT (the ATR stop fired) per symbol and day.
 with
 

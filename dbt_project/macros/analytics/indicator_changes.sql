@@ -1,17 +1,19 @@
--- What the nightly incremental build of indicators_daily must do for each symbol, and why.
--- Compares bars_daily with what indicators_daily stored last run (read directly, not through ref():
--- indicators_daily depends on this model). A symbol is recomputed in full when its history changed:
--- a new symbol, a bar added or removed before its last stored day (quarantine, backfill), or adjusted
--- prices/volume that differ on the recheck window (a new dividend or split re-adjusts the whole history;
--- a vendor correction in the re-read tail). Otherwise its new days are appended from the carried state.
--- Nightly cost: one filtered pass over bars_daily for the recheck window, ~1,000 index probes into the
--- stored table, and the bar counts of the symbols mart (symbols.n_bars), never a count over all history.
--- Bars added or removed before the recheck window are caught through symbols.n_bars for the symbols of
--- the symbols mart; for other symbols (e.g. old tickers outside the universe) run a full refresh after
--- such a backfill.
-{%- set stored = rt_stored_relation('indicators_daily', 'marts') %}
+{#
+    What the incremental build of indicators_daily does tonight with each symbol, and why: one row per
+    symbol of bars_daily or of the stored table (`stored`, the model's own {{ this }}), with
+    mode 'append' (new bars after the last stored day, computed from the carried state), 'full' (recompute
+    the whole symbol: new symbol, fewer than 15 stored bars, bars added or removed before the last stored
+    day, or adjusted prices/volume that differ from the stored ones within the last
+    RT_INDICATOR_RECHECK_DAYS calendar days, e.g. after a dividend or split), 'drop' (no bars left) or
+    'none' (up to date), and `reason` in words.
+    Nightly cost stays flat: one filtered pass over bars_daily for the recheck window, ~1,000 index probes
+    into the stored table, and the bar counts of the symbols mart (symbols.n_bars), never a count over all
+    history. Bars added or removed before the recheck window are caught through symbols.n_bars for the
+    symbols of the symbols mart; for other symbols (e.g. old tickers outside the universe) run a full
+    refresh after such a backfill.
+#}
+{% macro indicator_changes(stored) %}
 {%- set recheck_days = var('rt_indicator_recheck_days') | int %}
-
 with
 
 bars as not materialized (
@@ -28,8 +30,6 @@ bars as not materialized (
     from {{ ref('bars_daily') }}
 
 ),
-
-{% if stored is not none %}
 
 -- distinct stored symbols by walking the (symbol, d) index, then each one's last row: ~1,000 probes
 stored_symbols as (
@@ -106,42 +106,6 @@ stored_tail as (
     where stored.d >= (select recheck.recheck_from from recheck)
 
 ),
-
-{% else %}
-
-recheck as (
-
-    select '-infinity'::date as recheck_from
-
-),
-
-stored_last as (
-
-    select
-        null::text as symbol,
-        null::date as stored_last_d,
-        null::bigint as stored_n_bars
-
-    where false
-
-),
-
-stored_tail as (
-
-    select
-        null::text as symbol,
-        null::date as d,
-        null::double precision as adj_open,
-        null::double precision as adj_high,
-        null::double precision as adj_low,
-        null::double precision as adj_close,
-        null::bigint as volume
-
-    where false
-
-),
-
-{% endif %}
 
 bars_tail as materialized (
 
@@ -286,3 +250,24 @@ final as (
 )
 
 select * from final
+{% endmacro %}
+
+
+{#
+    Post-hook of an incremental build keyed by (symbol, d) that writes a symbol's rows all at once when it
+    recomputes it in full (its first row, bar_number 1, is among this run's rows): delete that symbol's
+    rows an earlier run wrote (stored days that are no longer bars), and every row of a symbol the
+    symbols mart lists with no bars left. delete+insert has already replaced the rows written tonight.
+#}
+{% macro rt_delete_superseded_rows(relation) %}
+    delete from {{ relation }} as stored
+    using (
+        select written.symbol
+        from {{ relation }} as written
+        where written.computed_at = '{{ run_started_at }}'::timestamptz and written.bar_number = 1
+    ) as recomputed
+    where stored.symbol = recomputed.symbol and stored.computed_at < '{{ run_started_at }}'::timestamptz;
+
+    delete from {{ relation }}
+    where symbol in (select symbol from {{ ref('symbols') }} where coalesce(n_bars, 0) = 0)
+{% endmacro %}
