@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.db import DbUrl, export_env
-from rapidtrader.settings import dbt_vars, get_settings
+from rapidtrader.settings import dbt_vars, fail_fast, get_settings
 
 # dbt commands that take no --vars
 _NO_VARS = {"clean", "deps", "init"}
@@ -79,6 +79,7 @@ def run_dbt(args: list[str], url: DbUrl, *, capture: bool = False, check: bool =
     )
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     """`python -m rapidtrader.dbt_runner build ...`: dbt with the project's database settings."""
     from rapidtrader.db import resolve_db_url

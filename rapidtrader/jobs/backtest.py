@@ -20,6 +20,7 @@ import sys
 
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
 from rapidtrader.dbt_runner import run_dbt
+from rapidtrader.settings import fail_fast
 
 METRICS: list[tuple[str, str, str]] = [
     # (column of backtest_summary, label, format)
@@ -108,6 +109,7 @@ def run(url: DbUrl, start: str, end: str | None, capital: float | None = None, w
     return render(rows)
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", required=True, type=_date, help="first day (YYYY-MM-DD)")

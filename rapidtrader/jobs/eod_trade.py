@@ -15,6 +15,7 @@ from rapidtrader.db import DatabaseError, resolve_db_url
 from rapidtrader.dbt_runner import run_dbt
 from rapidtrader.jobs import dbt_build
 from rapidtrader.jobs.runner import new_run_id
+from rapidtrader.settings import fail_fast
 
 # dbt graph selectors. `a+,+b` is the intersection: descendants of a that are ancestors of b.
 SIGNALS_SELECT = ["bars_daily+,+signals_daily", "bars_daily+,+market_state"]
@@ -49,6 +50,7 @@ def run(url, run_id: str, *, signals_only: bool = False, extra_args: list[str] |
     return dbt_build.run(url, run_id, [*dbt_args(signals_only), *(extra_args or [])], job_name=job)
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals-only", action="store_true", help="indicators and signals, not the ledger")

@@ -93,7 +93,7 @@ filter_bars as (
         adj_close / nullif(lag(adj_close) over by_bar, 0) - 1 as daily_return
 
     from indicators
-    where symbol = '{{ filter_symbol }}'
+    where symbol = {{ rt_literal(filter_symbol) }}
 
     window by_bar as (partition by symbol order by d)
 
@@ -157,7 +157,7 @@ final as (
 
     select
         d,
-        '{{ filter_symbol }}'::text as filter_symbol,
+        {{ rt_literal(filter_symbol) }}::text as filter_symbol,
         close,
         sma,
         {{ 'close_above_sma' if filter_on else 'true' }} as bull_gate,

@@ -36,7 +36,7 @@ ranked as (
     select
         *,
         case
-            when source = '{{ primary }}' then 1
+            when source = {{ rt_literal(primary) }} then 1
             when source in ('fmp', 'yfinance') then 2
             else 3
         end as source_priority,

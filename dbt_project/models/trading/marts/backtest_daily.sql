@@ -15,7 +15,7 @@ ledger as (
 bars as (
 
     select * from {{ ref('bars_daily') }}
-    where symbol = '{{ var("rt_benchmark_symbol") }}'
+    where symbol = {{ rt_literal(var("rt_benchmark_symbol")) }}
 
 ),
 

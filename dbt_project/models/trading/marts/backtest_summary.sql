@@ -35,7 +35,7 @@ series as (
     union all
 
     select
-        'buy_and_hold_{{ var("rt_benchmark_symbol") }}' as portfolio,
+        {{ rt_literal('buy_and_hold_' ~ var("rt_benchmark_symbol")) }} as portfolio,
         d,
         benchmark_equity::float8,
         1.0::float8,
