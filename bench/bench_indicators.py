@@ -1,4 +1,4 @@
-"""Benchmark of issue 3's models (indicators_daily, signals_daily, market_state) on the synthetic set.
+"""Benchmark of the analytics models (indicators_daily, signals_daily, market_state) on the synthetic set.
 
     python -m bench.bench_indicators [--symbols 503] [--years 10] [--small-years 5] [--large-years 20]
                                      [--server URL] [--keep]
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot reach Postgres at {server.host}:{server.port} ({exc}); pass --server", file=sys.stderr)
         return 2
 
-    print(f"issue 3 benchmark: {args.symbols} symbols + SPY, server {server.host}:{server.port}", flush=True)
+    print(f"analytics benchmark: {args.symbols} symbols + SPY, server {server.host}:{server.port}", flush=True)
     try:
         runs = {}
         for years in sorted({args.small_years, args.years, args.large_years}):

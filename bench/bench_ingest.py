@@ -1,4 +1,4 @@
-"""Ingestion benchmark (issue 2): load the synthetic 503-symbol x 10-year set (about 1.27M bars) through
+"""Ingestion benchmark: load the synthetic 503-symbol x 10-year set (about 1.27M bars) through
 the file source (dlt, Arrow, merge) into a scratch database and report rows/s and peak memory.
 
     python -m bench.bench_ingest [--years 10] [--keep]

@@ -1,4 +1,4 @@
-"""Benchmark of issue 4's ledger: a full backtest and one night's step.
+"""Benchmark of the paper ledger: a full backtest and one night's step.
 
     python -m bench.bench_ledger [--db URL] [--sample | --synthetic-years 10 [--symbols 503]] [--keep]
 

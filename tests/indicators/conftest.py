@@ -21,7 +21,7 @@ from rapidtrader.db import DbUrl, create_scratch_database, drop_database
 from rapidtrader.dbt_runner import run_dbt
 
 DEFAULT_SERVER = "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-# The models of issue 3 and what they read; never the other engineers' models.
+# The analytics models and what they read.
 INDICATOR_MODELS = [
     "+indicators_daily",
     "+signals_daily",
@@ -74,7 +74,7 @@ def ind_server() -> DbUrl:
 
 @pytest.fixture(scope="session")
 def indicators_db(ind_server: DbUrl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbUrl]:
-    """The sample loaded and issue 3's models built with a full refresh; dropped at the end."""
+    """The sample loaded and the analytics models built with a full refresh; dropped at the end."""
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target_ind")))
     os.environ.setdefault("DBT_LOG_PATH", str(tmp_path_factory.mktemp("dbt_logs_ind")))

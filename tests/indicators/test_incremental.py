@@ -1,4 +1,4 @@
-"""Nightly incremental builds give exactly the rows of a full refresh (issue 3), including the nights
+"""Nightly incremental builds give exactly the rows of a full refresh, including the nights
 when a symbol's history changes under it (dividend re-adjustment, a late symbol, a quarantined bar)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every indicator of indicators_daily equals TA-Lib's over the whole bundled sample.
 
-Acceptance (issue 3): every non-null value within 1e-9 relative of TA-Lib (`talib` 0.8.2, the official
+Acceptance: every non-null value within 1e-9 relative of TA-Lib (`talib` 0.8.2, the official
 wrapper), and nulls exactly where TA-Lib returns NaN, for SMA 20/50/100/200, RSI 14 and ATR 14 on the
 adjusted OHLC of every symbol.
 """

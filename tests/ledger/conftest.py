@@ -1,7 +1,7 @@
 """Fixtures of the ledger tests: a scratch database with the ledger function and tiny hand-made inputs.
 
 The scenario tests call udf.rt_ledger_advance_v1 directly (the function the dbt models call) on
-four small input tables, so each edge case of issue 4 is a few symbols over a few days with values
+four small input tables, so each edge case of the rules is a few symbols over a few days with values
 reasoned out in the test. The end-to-end tests run dbt on the same kind of inputs placed where the
 models read them (marts.bars_daily, signals_daily, market_state, symbols).
 """
