@@ -1,6 +1,6 @@
 """Edge cases of the ledger rules (README, "The paper ledger"), on hand-made inputs. Expected values
-are worked out in the comments
-from the rules (not copied from the output). Days: D1..D5 = 2024-01-02, 03, 04, 05, 08."""
+are worked out in the comments from the rules (not copied from the output).
+Days: D1..D5 = 2024-01-02, 03, 04, 05, 08."""
 
 from __future__ import annotations
 
