@@ -81,6 +81,13 @@ def _execute(url, sql: str, params: tuple = ()) -> None:
     conn.close()
 
 
+def _ledger(url, columns: str, record_type: str, d: str, where: str = "true") -> list[tuple]:
+    """`columns` of the ledger's `record_type` rows of day `d` that satisfy `where`."""
+    return query(
+        url, f"select {columns} from marts.ledger where record_type = %s and d = %s and {where}", (record_type, d)
+    )
+
+
 def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
     url = scratch_db("ledger_unpublished")
     world, days = random_world(n_symbols=10, n_days=24, seed=11)
@@ -93,18 +100,13 @@ def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
         held = days[i]
         until(world, held).load(url, schema="marts")
         _dbt(url, "run", "--select", "ledger")
-        buys = query(
-            url,
-            "select symbol from marts.ledger where record_type = 'order' and d = %s and reason = 'entry' "
-            "and side = 'buy' order by symbol",
-            (held,),
-        )
+        buys = _ledger(url, "symbol", "order", held, "reason = 'entry' and side = 'buy'")
         if buys:
             break
         _dbt(url, "build", "--select", "ledger+")
     else:
         pytest.fail("the random market never proposed a buy")
-    accepted = query(url, "select symbol from marts.ledger where record_type = 'order' and d = %s and qty > 0", (held,))
+    accepted = _ledger(url, "symbol", "order", held, "qty > 0")
     breach = "where record_type = 'order' and d = %s and symbol = %s"
     _execute(url, f"update marts.ledger set qty = qty + 1 {breach}", (held, buys[0][0]))
     failed = _dbt(url, "build", "--select", "orders_proposed+", ok=False)
@@ -115,28 +117,11 @@ def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
     after = days[i + 1]
     until(world, after).load(url, schema="marts")
     _dbt(url, "build", "--select", "ledger+")
-    fills = query(
-        url,
-        "select symbol, qty, status, reason from marts.ledger where record_type = 'fill' and d = %s "
-        "and side in ('buy', 'sell')",
-        (after,),
-    )
+    fills = _ledger(url, "symbol, qty, status, reason", "fill", after, "side in ('buy', 'sell')")
     assert sorted(fills) == sorted((s, 0, "expired", "not_published") for (s,) in accepted)
-    entries = query(
-        url,
-        "select count(*) from marts.ledger where record_type = 'event' and d = %s and event in ('ENTRY', 'EXIT')",
-        (after,),
-    )
-    assert entries[0][0] == 0
+    assert _ledger(url, "count(*)", "event", after, "event in ('ENTRY', 'EXIT')") == [(0,)]
     assert query(url, "select count(*) from marts.orders_eod where d = %s", (held,))[0][0] == 0
     assert query(url, "select count(*) from marts.orders_eod where d = %s", (after,))[0][0] > 0
-    (cash_open, cash) = query(
-        url, "select cash_open, cash from marts.ledger where record_type = 'day' and d = %s", (after,)
-    )[0]
-    stops = query(
-        url,
-        "select coalesce(sum(qty * price), 0) from marts.ledger where record_type = 'fill' and d = %s "
-        "and side = 'stop'",
-        (after,),
-    )[0][0]
+    [(cash_open, cash)] = _ledger(url, "cash_open, cash", "day", after)
+    [(stops,)] = _ledger(url, "coalesce(sum(qty * price), 0)", "fill", after, "side = 'stop'")
     assert cash == cash_open + stops  # only stops moved cash

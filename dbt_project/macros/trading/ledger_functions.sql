@@ -76,6 +76,29 @@ end
 $types$;
 
 
+-- Books what a step's fills did to each run: its cash moves and the fill rows it numbered (the next
+-- step numbers on from there).
+create or replace function udf.rt_ledger_book_moves_v1()
+returns void
+language plpgsql
+as $fn$
+begin
+    update _rtl_runs as r
+    set
+        cash = r.cash + m.cash,
+        seq = r.seq + m.n_fills
+    from (
+        select run_id, sum(n_fills)::integer as n_fills, sum(cash) as cash
+        from _rtl_moves
+        group by run_id
+    ) as m
+    where m.run_id = r.run_id;
+
+    delete from _rtl_moves;
+end;
+$fn$;
+
+
 -- Step 1: yesterday's orders at today's open. Sells first (the whole position; no bar = expired), then
 -- buys in rank order, qty = min(ordered, floor(cash / open)), 0 = rejected_cash, no bar = expired. A
 -- filled buy opens a position with a fixed stop = open - atr_stop_k x ATR14 of the signal day. An order
@@ -115,20 +138,11 @@ begin
     using _rtl_sells as s
     where s.is_filled and s.run_id = p.run_id and s.symbol = p.symbol;
 
-    update _rtl_runs as r
-    set
-        cash = r.cash + s.proceeds,
-        seq = s.n
-    from (
-        select
-            runs.run_id,
-            count(sells.symbol)::integer as n,
-            coalesce(sum(sells.held_qty * sells.open) filter (where sells.is_filled), 0) as proceeds
-        from _rtl_runs as runs
-        left join _rtl_sells as sells on sells.run_id = runs.run_id
-        group by runs.run_id
-    ) as s
-    where s.run_id = r.run_id;
+    insert into _rtl_moves (run_id, n_fills, cash)
+    select run_id, count(*), coalesce(sum(held_qty * open) filter (where is_filled), 0)
+    from _rtl_sells
+    group by run_id;
+    perform udf.rt_ledger_book_moves_v1();
 
     -- Buys in rank order within each run: the k-th buy sees the cash the (k-1) before it left. One
     -- recursion step handles the k-th buy of every run at once.
@@ -207,16 +221,11 @@ begin
     inner join _rtl_runs as r on r.run_id = b.run_id
     where b.status = 'filled';
 
-    update _rtl_runs as r
-    set
-        cash = r.cash - s.spent,
-        seq = r.seq + s.n
-    from (
-        select run_id, count(*)::integer as n, sum(qty * coalesce(open, 0)) as spent
-        from _rtl_buys
-        group by run_id
-    ) as s
-    where s.run_id = r.run_id;
+    insert into _rtl_moves (run_id, n_fills, cash)
+    select run_id, count(*), -sum(qty * coalesce(open, 0))
+    from _rtl_buys
+    group by run_id;
+    perform udf.rt_ledger_book_moves_v1();
 end;
 $fn$;
 
@@ -254,16 +263,11 @@ begin
     using _rtl_hit as h
     where h.run_id = p.run_id and h.symbol = p.symbol;
 
-    update _rtl_runs as r
-    set
-        cash = r.cash + s.proceeds,
-        seq = r.seq + s.n
-    from (
-        select run_id, count(*)::integer as n, sum(qty * px) as proceeds
-        from _rtl_hit
-        group by run_id
-    ) as s
-    where s.run_id = r.run_id;
+    insert into _rtl_moves (run_id, n_fills, cash)
+    select run_id, count(*), sum(qty * px)
+    from _rtl_hit
+    group by run_id;
+    perform udf.rt_ledger_book_moves_v1();
 end;
 $fn$;
 
@@ -509,7 +513,7 @@ declare
 begin
     drop table if exists
         _rtl_runs, _rtl_out, _rtl_pos, _rtl_orders, _rtl_stops, _rtl_cal, _rtl_bars, _rtl_sym, _rtl_sig,
-        _rtl_gate, _rtl_sells, _rtl_buys, _rtl_hit;
+        _rtl_gate, _rtl_sells, _rtl_buys, _rtl_hit, _rtl_moves;
 
     create temp table _rtl_runs on commit drop as
     select
@@ -549,6 +553,7 @@ begin
         atr numeric, sector text, status text, reason text
     ) on commit drop;
     create temp table _rtl_hit (run_id integer, symbol text, qty bigint, px numeric, seq integer) on commit drop;
+    create temp table _rtl_moves (run_id integer, n_fills bigint, cash numeric) on commit drop;
 
     -- Yesterday's state (one run: the nightly ledger): the last processed day's cash, open positions,
     -- orders for the next open (published ones fill; the rest expire), and the stop history (cooldown).
@@ -634,7 +639,7 @@ begin
     for v_day, v_day_no in
         select c.d, c.day_no from _rtl_cal as c where c.d >= v_from and c.d <= v_to order by c.d
     loop
-        update _rtl_runs set cash_open = cash;
+        update _rtl_runs set cash_open = cash, seq = 0;
         perform udf.rt_ledger_fill_orders_v1(v_day);
         perform udf.rt_ledger_stops_v1(v_day);
         perform udf.rt_ledger_mark_to_market_v1(v_day);

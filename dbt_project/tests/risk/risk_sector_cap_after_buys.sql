@@ -3,28 +3,14 @@
 -- buy are not checked: a sector can drift above its cap on prices alone, which no order can cause.
 {{ config(severity='error') }}
 
-with
+select
+    d,
+    sector,
+    max(sector_held_value) as held_value,
+    sum(ref_price * qty) as bought_value,
+    max(sector_cap_value) as cap_value
 
-orders as (
-
-    select * from {{ ref('orders_proposed') }}
-
-),
-
-by_sector as (
-
-    select
-        d,
-        sector,
-        max(sector_held_value) as held_value,
-        sum(ref_price * qty) as bought_value,
-        max(sector_cap_value) as cap_value
-
-    from orders
-    where is_accepted_buy
-    group by d, sector
-
-)
-
-select * from by_sector
-where held_value + bought_value > cap_value
+from {{ ref('orders_proposed') }}
+where is_accepted_buy
+group by d, sector
+having max(sector_held_value) + sum(ref_price * qty) > max(sector_cap_value)

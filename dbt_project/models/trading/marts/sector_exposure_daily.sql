@@ -3,23 +3,6 @@
 -- Market value per sector at each close and its weight of that day's equity (the sector cap's measure).
 with
 
-ledger as (
-
-    select * from {{ ref('ledger') }}
-
-),
-
-days as (
-
-    select
-        d,
-        equity
-
-    from ledger
-    where record_type = 'day'
-
-),
-
 by_sector as (
 
     select
@@ -28,8 +11,7 @@ by_sector as (
         count(*) as n_positions,
         sum(market_value) as market_value
 
-    from ledger
-    where record_type = 'position'
+    from {{ ref('positions_daily') }}
     group by d, sector
 
 ),
@@ -44,7 +26,7 @@ final as (
         (by_sector.market_value / nullif(days.equity, 0))::float8 as weight
 
     from by_sector
-    inner join days
+    inner join {{ ref('portfolio_daily') }} as days
         on by_sector.d = days.d
 
 )

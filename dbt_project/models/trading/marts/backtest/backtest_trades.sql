@@ -1,5 +1,3 @@
-{{ config(enabled=(var('rt_backtest_start') | string | length > 0), tags=['backtest']) }}
-
 -- Round trips of the backtest: each filled buy paired with the exit (sell or stop) that closed it. A
 -- symbol is never bought while held, so its entries and exits alternate: the n-th entry pairs with the
 -- n-th exit. Trades still open at the end are valued at the last close and flagged is_open.

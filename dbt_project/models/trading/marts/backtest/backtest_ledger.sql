@@ -1,8 +1,6 @@
 {{
     config(
-        enabled=(var('rt_backtest_start') | string | length > 0),
         materialized='table',
-        tags=['backtest'],
         indexes=[{'columns': ['record_type', 'd']}],
     )
 }}

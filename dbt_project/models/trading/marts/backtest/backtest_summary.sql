@@ -1,5 +1,3 @@
-{{ config(enabled=(var('rt_backtest_start') | string | length > 0), tags=['backtest']) }}
-
 -- The backtest report, one row for the strategy and one for the benchmark bought and held. Daily
 -- returns are close-to-close on equity; annualised with 252 sessions a year, risk-free rate 0:
 --   total_return = last equity / first equity - 1; cagr = (1 + total_return) ^ (365.25 / calendar days) - 1
@@ -8,18 +6,6 @@
 --   win_rate, profit_factor (gross profit / gross loss) and n_trades over closed round trips
 --   avg_exposure = avg(positions value / equity); turnover = traded value / 2 / avg equity per year.
 with
-
-daily as (
-
-    select * from {{ ref('backtest_daily') }}
-
-),
-
-trades as (
-
-    select * from {{ ref('backtest_trades') }}
-
-),
 
 series as (
 
@@ -30,7 +16,7 @@ series as (
         exposure,
         traded_value::float8 as traded_value
 
-    from daily
+    from {{ ref('backtest_daily') }}
 
     union all
 
@@ -41,7 +27,7 @@ series as (
         1.0::float8,
         0::float8
 
-    from daily
+    from {{ ref('backtest_daily') }}
     where benchmark_equity is not null
 
 ),
@@ -95,7 +81,7 @@ trade_stats as (
             / nullif(-sum(pnl) filter (where not is_open and pnl < 0), 0)
         )::float8 as profit_factor
 
-    from trades
+    from {{ ref('backtest_trades') }}
 
 ),
 

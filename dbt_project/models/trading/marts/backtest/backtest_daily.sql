@@ -1,5 +1,3 @@
-{{ config(enabled=(var('rt_backtest_start') | string | length > 0), tags=['backtest']) }}
-
 -- The backtest's equity curve next to RT_BENCHMARK_SYMBOL (SPY) bought and held: the benchmark holds
 -- (first day's equity / its first close) units from the close of the backtest's first day, so both start
 -- at the same equity on the same day (the strategy's first fills are at the next open). Also the day's
