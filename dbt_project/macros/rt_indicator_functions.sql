@@ -82,6 +82,20 @@ $rt$;
 {%- endmacro %}
 
 
+{#-
+    SMA n of every window, from a running sum: (cumsum - the cumsum n rows back) / n, null until n rows
+    exist. One expression for every window instead of a case block per window.
+-#}
+{% macro rt_sma_columns(windows, cumsum, row_number, by_symbol) -%}
+    {%- for n in windows -%}
+        case
+            when {{ row_number }} >= {{ n }}
+                then ({{ cumsum }} - coalesce(lag({{ cumsum }}, {{ n }}) over {{ by_symbol }}, 0)) / {{ n }}
+        end as sma_{{ n }}{{ ",\n        " if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+
 {#- The column holding SMA n of adj_close in indicators_daily; fails compilation for other windows. -#}
 {% macro rt_sma_column(n) -%}
     {%- set n = n | int -%}

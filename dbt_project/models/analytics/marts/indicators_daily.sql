@@ -214,12 +214,7 @@ smoothed as (
             {{ wilder_n }},
             wilder_seed
         ) over by_symbol_running as wilder,
-        {%- for n in sma_windows %}
-        case
-            when bar_number >= {{ n }}
-                then (adj_close_cumsum - coalesce(lag(adj_close_cumsum, {{ n }}) over by_symbol, 0)) / {{ n }}
-        end as sma_{{ n }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ rt_sma_columns(sma_windows, 'adj_close_cumsum', 'bar_number', 'by_symbol') }}
 
     from moves
 

@@ -21,7 +21,7 @@ proposed as (
 
     select * from {{ ref('orders_proposed') }}
     {% if is_incremental() %}
-        where d > (select coalesce(max(published.d), '-infinity'::date) from {{ this }} as published)
+    where d > (select coalesce(max(published.d), '-infinity'::date) from {{ this }} as published)
     {% endif %}
 
 ),
