@@ -66,17 +66,80 @@ def with_vars(args: list[str]) -> list[str]:
     return [*rest, "--vars", json.dumps(merged)]
 
 
+# prctl(2) option: the signal the kernel sends this process when the thread that started it dies.
+_PR_SET_PDEATHSIG = 1
+# How long dbt gets to cancel its queries on the server (dbt does that on SIGINT) before it is killed.
+_DBT_STOP_GRACE_S = 15.0
+
+
+def _die_with_parent():
+    """preexec_fn of the dbt child: dbt gets SIGKILL the moment the job that started it dies, even by a
+    SIGKILL that gives the job no chance to clean up. Without it dbt went on building as an orphan and the
+    next run collided with it ("relation ... already exists"). Linux only; elsewhere dbt still dies with
+    the job on SIGTERM and Ctrl-C (run_dbt stops it), not on SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+    import signal
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)  # loaded before the fork
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the job died between fork and prctl: nobody would kill us later
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop dbt's process group: SIGINT first (dbt cancels its running queries on the server), SIGKILL
+    after _DBT_STOP_GRACE_S."""
+    import signal
+
+    for sig, grace in ((signal.SIGINT, _DBT_STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_dbt(args: list[str], url: DbUrl, *, capture: bool = False, check: bool = False) -> subprocess.CompletedProcess:
-    """`dbt <args>` in the project root; output streams to the terminal unless `capture`."""
+    """`dbt <args>` in the project root; output streams to the terminal unless `capture`.
+
+    dbt dies with the job: it runs in its own process group, which the job stops (SIGINT, then SIGKILL)
+    when the job itself is interrupted or terminated, and on Linux it also gets a parent-death signal, so a
+    SIGKILL of the job kills dbt too. Call it from the thread that lives as long as the job (the death
+    signal follows the thread that started the child).
+    """
     cmd = [dbt_executable(), *with_vars(args)]
-    return subprocess.run(
+    pipe = subprocess.PIPE if capture else None
+    with subprocess.Popen(
         cmd,
         cwd=PROJECT_ROOT,
         env=dbt_env(url),
         text=True,
-        capture_output=capture,
-        check=check,
-    )
+        stdout=pipe,
+        stderr=pipe,
+        process_group=0,
+        preexec_fn=_die_with_parent(),  # noqa: PLW1509 - prctl has no other way in; it only calls prctl
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            _stop(proc)
+            raise
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    if check:
+        result.check_returncode()
+    return result
 
 
 @fail_fast

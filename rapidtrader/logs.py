@@ -14,6 +14,9 @@ after RT_LOG_RETENTION_DAYS (30). The same `enforce_retention()` runs at each ro
 
 A log folder that cannot be written (missing permission, full disk) never stops a job: the event goes to
 stderr instead, and `write_errors()` reports it so the job records it in job_log and raises an alert.
+
+Every line is redacted as it is formatted (rapidtrader.redact): an API key quoted by a provider's error, or
+a URL password, never reaches a log file, whichever logger or library wrote the event.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 
+from rapidtrader.redact import redact
 from rapidtrader.settings import get_settings
 
 LOG_FILES = ("app.log", "jobs.log", "api.log", "database.log", "error.log")
@@ -48,17 +52,12 @@ _job: contextvars.ContextVar[str] = contextvars.ContextVar("rt_job", default="-"
 _run_id: contextvars.ContextVar[str] = contextvars.ContextVar("rt_run_id", default="-")
 
 
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
 def retention_days() -> int:
-    return _int_env("RT_LOG_RETENTION_DAYS", 30)
+    return get_settings().log_retention_days
 
 
 def compress_after_days() -> int:
-    return _int_env("RT_LOG_COMPRESS_DAYS", 7)
+    return get_settings().log_compress_days
 
 
 @dataclass
@@ -100,14 +99,15 @@ class NameFilter(logging.Filter):
 
 
 class OneLineFormatter(logging.Formatter):
-    """ISO timestamps with milliseconds and offset; a multi-line event (traceback) stays one line."""
+    """ISO timestamps with milliseconds and offset; a multi-line event (traceback) stays one line; secrets
+    are masked (the last point every log line passes, whoever logged it)."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         stamp = dt.datetime.fromtimestamp(record.created).astimezone()
         return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(record.msecs):03d}" + stamp.strftime("%z")
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "").replace("\n", "\\n")
+        return redact(super().format(record)).replace("\r", "").replace("\n", "\\n")
 
 
 class RotatingLogFile(TimedRotatingFileHandler):
@@ -120,7 +120,7 @@ class RotatingLogFile(TimedRotatingFileHandler):
         super().doRollover()
         try:
             enforce_retention(Path(self.baseFilename).parent)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a bad RT_LOG_* setting; logging must go on
             _note_write_error(f"log retention failed: {exc}")
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
@@ -248,7 +248,7 @@ def get_logger(kind: str = "app") -> logging.Logger:
 def log_api_call(
     provider: str, method: str, endpoint: str, status: int | None, latency_s: float, error: str | None = None
 ) -> None:
-    """One api.log line per provider call (the URL without its query string: no API keys in logs)."""
+    """One api.log line per provider call (the URL without its query string; the line is redacted too)."""
     level = logging.INFO if status is not None and status < 400 and not error else logging.WARNING
     get_logger("api").log(
         level,

@@ -8,14 +8,15 @@ the step's totals go to `ops.run_metrics`.
 
 from __future__ import annotations
 
-import os
-import re
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from rapidtrader import logs
+from rapidtrader.redact import redact
+from rapidtrader.settings import SettingsError, get_settings
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,19 @@ _calls: list[ApiCall] = []
 _installed = False
 
 
+def _base_urls() -> tuple[tuple[str, str], ...]:
+    """The configured provider base URLs; none when the settings are invalid (the provider is then told by
+    its host: tracing must work, and never fail, whatever the caller's environment holds)."""
+    try:
+        s = get_settings()
+    except SettingsError:
+        return ()
+    return (("fmp", s.fmp_base_url), ("yahoo", s.yahoo_base_url))
+
+
 def provider_of(url: str) -> str:
     """fmp / yahoo by host or by the configured base URLs (tests point those at a local server)."""
-    for provider, env in (("fmp", "RT_FMP_BASE_URL"), ("yahoo", "RT_YAHOO_BASE_URL")):
-        base = os.environ.get(env)
+    for provider, base in _base_urls():
         if base and url.startswith(base.rstrip("/")):
             return provider
     host = (urlsplit(url).hostname or "").lower()
@@ -56,17 +66,9 @@ def endpoint_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-SECRET_PARAM = re.compile(r"((?:api_?key|apikey|token|password|key)=)[^&\s'\")]+", re.IGNORECASE)
-
-
-def scrub(text: str | None) -> str | None:
-    """Exception texts quote the full URL: mask key-like query parameters before they reach a log."""
-    return SECRET_PARAM.sub(r"\1***", text) if text else text
-
-
 def record_call(method: str, url: str, status: int | None, latency_s: float, error: str | None = None) -> ApiCall:
     job = logs._job.get()
-    error = scrub(error)
+    error = redact(error)  # exception texts quote the full URL, key included
     provider = provider_of(url)
     endpoint = endpoint_of(url)
     with _lock:
@@ -74,6 +76,15 @@ def record_call(method: str, url: str, status: int | None, latency_s: float, err
         _calls.append(call)
     logs.log_api_call(provider, method, endpoint, status, latency_s, error)
     return call
+
+
+def _record_quietly(method: str, url: str, status: int | None, latency_s: float, error: str | None = None) -> None:
+    """record_call for the wrapped clients: measuring a call must never make the call itself fail."""
+    try:
+        record_call(method, url, status, latency_s, error)
+    except Exception as exc:  # noqa: BLE001
+        with contextlib.suppress(Exception):
+            logs.get_logger("api").warning("could not record a provider call: %s", exc)
 
 
 def calls_since(seq: int) -> list[ApiCall]:
@@ -98,9 +109,9 @@ def _wrap(cls, method_name: str, get_url, get_method) -> None:
         try:
             response = original(self, *args, **kwargs)
         except Exception as exc:
-            record_call(method, url, None, time.monotonic() - started, f"{type(exc).__name__}: {exc}"[:300])
+            _record_quietly(method, url, None, time.monotonic() - started, f"{type(exc).__name__}: {exc}"[:300])
             raise
-        record_call(method, url, getattr(response, "status_code", None), time.monotonic() - started)
+        _record_quietly(method, url, getattr(response, "status_code", None), time.monotonic() - started)
         return response
 
     traced._rt_traced = True  # type: ignore[attr-defined]

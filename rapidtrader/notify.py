@@ -10,11 +10,12 @@ with the HTML page also attached, so the charts survive mail clients that strip 
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+
+from rapidtrader.settings import get_settings
 
 
 class NotifyError(RuntimeError):
@@ -34,26 +35,23 @@ class SmtpSettings:
 
     @classmethod
     def from_env(cls) -> SmtpSettings:
-        host = os.environ.get("RT_SMTP_HOST")
-        to = [x.strip() for x in (os.environ.get("RT_SMTP_TO") or "").split(",") if x.strip()]
-        if not host or not to:
+        """From the RT_SMTP_* settings; raises NotifyError naming what to set when mail is not configured."""
+        s = get_settings()
+        to = [x.strip() for x in (s.smtp_to or "").split(",") if x.strip()]
+        if not s.smtp_host or not to:
             raise NotifyError(
                 "email is not configured: set RT_SMTP_HOST and RT_SMTP_TO (and RT_SMTP_PORT/USER/PASSWORD/FROM "
                 "as your mail server needs)"
             )
-        port = int(os.environ.get("RT_SMTP_PORT") or 587)
-        flag = os.environ.get("RT_SMTP_STARTTLS")
-        starttls = (flag == "1" or flag.lower() == "true") if flag else port == 587
-        user = os.environ.get("RT_SMTP_USER") or None
         return cls(
-            host=host,
-            port=port,
-            user=user,
-            password=os.environ.get("RT_SMTP_PASSWORD") or None,
-            sender=os.environ.get("RT_SMTP_FROM") or user or "rapidtrader@localhost",
+            host=s.smtp_host,
+            port=s.smtp_port,
+            user=s.smtp_user,
+            password=s.smtp_password,
+            sender=s.smtp_from or s.smtp_user or "rapidtrader@localhost",
             recipients=to,
-            starttls=starttls,
-            timeout=float(os.environ.get("RT_SMTP_TIMEOUT_S") or 20),
+            starttls=s.smtp_port == 587 if s.smtp_starttls is None else s.smtp_starttls,
+            timeout=s.smtp_timeout_s,
         )
 
 

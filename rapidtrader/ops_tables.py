@@ -1,5 +1,11 @@
 """Operational tables the Python jobs write: job_log (the runbook's runtime query reads it verbatim),
-per-symbol ingestion failures and per-run metrics. dbt reads them as sources; it never writes them."""
+per-symbol ingestion failures, per-run metrics, every provider call, alerts, universe snapshots and dbt's
+verdicts. dbt reads them as sources; it never writes them.
+
+Every text these tables keep may quote a provider's answer, and answers quote request URLs with the API
+key in them. The writers redact (rapidtrader.redact); a trigger on each table masks key-like URL
+parameters and URL passwords once more, so a writer that forgets cannot store a key that sits in a URL.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ OPS_DDL = [
         recorded_at timestamptz not null default now()
     )
     """,
-    # Operations (issue 5): per-step run metrics, every provider call, alerts, universe snapshots.
+    # What each step cost (duration, memory, rows, provider calls): the runtime and memory alerts read it.
     """
     create table if not exists ops.run_metrics (
         id bigserial primary key,
@@ -85,10 +91,106 @@ OPS_DDL = [
         symbols text[] not null
     )
     """,
+    # dbt's verdicts per node, copied from run_results.json by the step that ran dbt (rapidtrader.dbt_results):
+    # the file is overwritten by every dbt command and shared by every database the project folder builds.
+    """
+    create table if not exists ops.dbt_results (
+        id bigserial primary key,
+        run_id text not null,
+        job_name text not null,
+        invocation_id text,
+        generated_at timestamptz,
+        unique_id text not null,
+        name text not null,
+        resource_type text not null,
+        kind text not null,
+        status text not null,
+        failures bigint,
+        message text,
+        recorded_at timestamptz not null default now()
+    )
+    """,
+    "create index if not exists dbt_results_run on ops.dbt_results (run_id)",
+    "create index if not exists dbt_results_node on ops.dbt_results (unique_id, id desc)",
 ]
+
+# The patterns of rapidtrader.redact (SECRET_PARAM, URL_PASSWORD) in Postgres regular-expression syntax.
+# rt_redact_json keeps to the `name=value` form and stops at quotes and backslashes: `=` only occurs inside
+# JSON strings, so masking can never break the document's structure.
+REDACT_FUNCTIONS = r"""
+create or replace function ops.rt_redact(t text) returns text
+language sql immutable as $fn$
+    select regexp_replace(
+        regexp_replace(
+            t,
+            '(\m(api[_-]?key|apikey|access[_-]?token|token|password|passwd|secret|key)["'']?\s*[=:]\s*["'']?)'
+            || '[^&\s''"),;}<>]+',
+            '\1***',
+            'gi'
+        ),
+        '(\m[a-z][a-z0-9+.-]*://[^:/@\s''"]*:)[^@/\s''"]+(@)',
+        '\1***\2',
+        'gi'
+    )
+$fn$;
+
+create or replace function ops.rt_redact_json(t text) returns text
+language sql immutable as $fn$
+    select regexp_replace(
+        regexp_replace(
+            t,
+            '(\m(api[_-]?key|apikey|access[_-]?token|token|password|passwd|secret|key)=)[^&\s"\\),;}<>]+',
+            '\1***',
+            'gi'
+        ),
+        '(\m[a-z][a-z0-9+.-]*://[^:/@\s"\\]*:)[^@/\s"\\]+(@)',
+        '\1***\2',
+        'gi'
+    )
+$fn$
+"""
+
+# Text columns redacted on every insert and update, per table.
+REDACTED_COLUMNS = {
+    "job_log": ("error",),
+    "ingest_failures": ("error",),
+    "api_calls": ("endpoint", "error"),
+    "alerts": ("message",),
+    "dbt_results": ("message",),
+}
+REDACTED_JSON = {"job_log": "details", "alerts": "details"}
+
+
+def _trigger_function(table: str) -> str:
+    sets = "\n".join(f"    new.{c} := ops.rt_redact(new.{c});" for c in REDACTED_COLUMNS[table])
+    json_column = REDACTED_JSON.get(table)
+    if json_column:
+        sets += f"\n    new.{json_column} := ops.rt_redact_json(new.{json_column}::text)::jsonb;"
+    return f"""
+create or replace function ops.rt_redact_{table}() returns trigger
+language plpgsql as $fn$
+begin
+{sets}
+    return new;
+end
+$fn$
+"""
 
 
 def create_ops_tables(cur) -> None:
-    """Idempotent: safe on every start."""
+    """Idempotent: safe on every start. Triggers are only created when missing (creating one locks its
+    table, which a running job may be writing)."""
     for statement in OPS_DDL:
         cur.execute(statement)
+    cur.execute(REDACT_FUNCTIONS)
+    for table in REDACTED_COLUMNS:
+        cur.execute(_trigger_function(table))
+        cur.execute(
+            "select 1 from pg_trigger where tgname = %s and tgrelid = %s::regclass",
+            (f"rt_redact_{table}", f"ops.{table}"),
+        )
+        if cur.fetchone() is None:
+            cur.execute(
+                f"create trigger rt_redact_{table} before insert or update on ops.{table} "
+                f"for each row execute function ops.rt_redact_{table}()"
+            )

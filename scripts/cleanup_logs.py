@@ -2,7 +2,8 @@
 
 Rotated files in RT_LOG_DIR (`app.log.YYYY-MM-DD`) older than --compress-after days are gzipped, older than
 --days deleted. The running jobs do the same at each midnight rotation; this catches files rotated while
-no process was running (run it from cron, or before a backup of the log folder).
+no process was running (run it from cron, or before a backup of the log folder). A log folder that does not
+exist yet (a new machine, nothing has run) holds nothing to clean: that is said and the exit code is 0.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rapidtrader import logs  # noqa: E402
-from rapidtrader.settings import get_settings  # noqa: E402
+from rapidtrader.settings import fail_fast, get_settings  # noqa: E402
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=logs.retention_days(), help="delete after N days (30)")
@@ -25,8 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="say what would be done")
     args = parser.parse_args(argv)
     folder = args.log_dir or get_settings().log_dir
+    if not folder.exists():
+        print(f"{folder}: no log folder yet, nothing to clean (it is created by the first job that logs)")
+        return 0
     if not folder.is_dir():
-        print(f"error: log folder {folder} does not exist; set RT_LOG_DIR or pass --log-dir", file=sys.stderr)
+        print(f"error: {folder} is not a folder; set RT_LOG_DIR or pass --log-dir", file=sys.stderr)
         return 1
     result = logs.enforce_retention(
         folder, keep_days=args.days, compress_days=args.compress_after, dry_run=args.dry_run

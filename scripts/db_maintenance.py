@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rapidtrader import logs  # noqa: E402
 from rapidtrader.db import DatabaseError, connect, resolve_db_url  # noqa: E402
+from rapidtrader.settings import fail_fast  # noqa: E402
 
 SKIP = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -72,6 +73,7 @@ def size_report(cur, limit: int) -> None:
     print(f"\ndatabase size: {cur.fetchone()[0]}")
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vacuum", action="store_true", help="VACUUM (ANALYZE) every project table")

@@ -4,7 +4,11 @@ One line per check with OK / WARN / CRITICAL; exit 2 when any check is CRITICAL,
 Checks: database reachable and responsive; connection use against max_connections; disk space of the
 database, log and backup folders; last successful run of each nightly job and its age against the NYSE
 calendar; completeness of the latest session; age of the latest backup. `--all` adds every job kind seen in
-job_log, stored dbt test failures (schema dq), today's quarantine and the alerts of the last 24 hours.
+job_log, the verdicts of the data-quality tests, today's quarantine and the alerts of the last 24 hours.
+
+Completeness and data quality are dbt's verdicts (dbt_project/tests/dq, as the last build recorded them in
+ops.dbt_results, with the rows stored in schema dq): warn is WARN, fail or error is CRITICAL. This script
+holds no data-quality threshold of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 import time
@@ -21,13 +24,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rapidtrader import PROJECT_ROOT  # noqa: E402
-from rapidtrader.alerts import Thresholds, completeness  # noqa: E402
+from psycopg2 import errors  # noqa: E402
+
+from rapidtrader import dq  # noqa: E402
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url  # noqa: E402
-from rapidtrader.settings import get_settings  # noqa: E402
+from rapidtrader.redact import guard_std_streams  # noqa: E402
+from rapidtrader.settings import fail_fast, get_settings  # noqa: E402
 
 NIGHTLY_JOBS = ("eod_run",)
 ORDER = {"OK": 0, "WARN": 1, "CRITICAL": 2}
+# dbt's verdict on a data-quality test, as a health status
+DQ_STATUS = {"OK": "OK", "WARN": "WARN", "FAIL": "CRITICAL", "ERROR": "CRITICAL"}
 
 
 @dataclass
@@ -37,12 +44,8 @@ class Check:
     detail: str
 
 
-def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
-
-
 def backup_dir() -> Path:
-    return Path(os.environ.get("RT_BACKUP_DIR") or PROJECT_ROOT / "backups")
+    return get_settings().backup_dir
 
 
 def check_disk(label: str, path: Path) -> Check:
@@ -52,7 +55,8 @@ def check_disk(label: str, path: Path) -> Check:
     usage = shutil.disk_usage(probe)
     used = usage.used / usage.total
     free_gb = usage.free / 1e9
-    warn, crit = _float("RT_HEALTH_DISK_WARN", 0.85), _float("RT_HEALTH_DISK_CRITICAL", 0.95)
+    s = get_settings()
+    warn, crit = s.health_disk_warn, s.health_disk_critical
     status = "CRITICAL" if used > crit else "WARN" if used > warn else "OK"
     return Check(f"disk:{label}", status, f"{path}: {used:.0%} used, {free_gb:.1f} GB free")
 
@@ -101,26 +105,38 @@ def check_jobs(cur, names: tuple[str, ...] | None) -> list[Check]:
 
 
 def check_completeness(cur) -> list[Check]:
-    ratio, session, missing = completeness(cur)
-    if ratio is None:
-        return [Check("data:completeness", "WARN", "bars_daily or symbols not built yet")]
-    t = Thresholds()
-    status = "CRITICAL" if ratio < t.completeness_critical else "WARN" if ratio < t.completeness_warn else "OK"
-    shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-    out = [
-        Check(
-            "data:completeness",
-            status,
-            f"{ratio:.2%} of active symbols have a bar on {session}" + (f"; missing {shown}" if missing else ""),
-        )
-    ]
+    """dbt's last verdict on the session's coverage, and whether that session is the last NYSE close."""
+    coverage = dq.find(dq.latest(cur), dq.COVERAGE)
+    if coverage.verdict is None:
+        out = [Check("data:completeness", "WARN", "the coverage test has not run on this database; run `make eod`")]
+    else:
+        shown = ", ".join(coverage.symbols[:10]) + (" ..." if len(coverage.symbols) > 10 else "")
+        when = coverage.verdict.generated_at
+        out = [
+            Check(
+                "data:completeness",
+                DQ_STATUS.get(coverage.level, "WARN"),
+                f"dq_symbol_coverage {coverage.status}"
+                + (f" on {coverage.session}" if coverage.session else "")
+                + (f" (tested {when:%Y-%m-%d %H:%M} UTC)" if when else "")
+                + f": {coverage.summary()}"
+                + (f"; missing {shown}" if shown else ""),
+            )
+        ]
+    try:
+        cur.execute("select max(d) from marts.bars_daily")
+    except errors.UndefinedTable:
+        return [*out, Check("data:freshness", "WARN", "bars_daily not built yet; run `make eod`")]
+    session = cur.fetchone()[0]
+    if session is None:
+        return [*out, Check("data:freshness", "WARN", "bars_daily is empty; run `make eod`")]
     cur.execute("select source from marts.bars_daily where d = %s limit 1", (session,))
     source = (cur.fetchone() or ["?"])[0]
     if source == "sample":
         out.append(Check("data:freshness", "OK", f"latest session {session} (bundled sample: freshness not checked)"))
     else:
         expected, _ = last_session_close()
-        status = "OK" if dt.date.fromisoformat(session) >= expected else "CRITICAL"
+        status = "OK" if session >= expected else "CRITICAL"
         out.append(
             Check(
                 "data:freshness", status, f"latest session in bars_daily {session}, last closed NYSE session {expected}"
@@ -135,7 +151,8 @@ def check_backup() -> Check:
     if not dumps:
         return Check("backup", "WARN", f"no backup in {folder}; run `python scripts/backup.py`")
     age_h = (time.time() - dumps[-1].stat().st_mtime) / 3600
-    warn, crit = _float("RT_HEALTH_BACKUP_WARN_H", 26), _float("RT_HEALTH_BACKUP_CRITICAL_H", 72)
+    s = get_settings()
+    warn, crit = s.health_backup_warn_h, s.health_backup_critical_h
     status = "CRITICAL" if age_h > crit else "WARN" if age_h > warn else "OK"
     return Check("backup", status, f"latest {dumps[-1].name}, {age_h:.1f} h old")
 
@@ -185,15 +202,15 @@ def run_checks(url: DbUrl, all_checks: bool) -> list[Check]:
 
 def extra_checks(cur) -> list[Check]:
     out = []
-    cur.execute("select table_name from information_schema.tables where table_schema = 'dq'")
-    failing = []
-    for (name,) in cur.fetchall():
-        cur.execute(f'select count(*) from dq."{name}"')  # names come from the catalog
-        n = cur.fetchone()[0]
-        if n:
-            failing.append(f"{name} ({n})")
+    results = [r for r in dq.latest(cur) if r.verdict is not None]
+    flagged = [f"{r.check.test} {r.level} ({len(r.rows)} rows)" for r in results if r.level != "OK"]
+    worst = max((ORDER[DQ_STATUS.get(r.level, "WARN")] for r in results), default=0)
     out.append(
-        Check("dq:stored_failures", "WARN" if failing else "OK", ", ".join(failing[:10]) or "no stored failures")
+        Check(
+            "dq:tests",
+            [k for k, v in ORDER.items() if v == worst][0],
+            ", ".join(flagged) or (f"all {len(results)} data-quality tests pass" if results else "not run yet"),
+        )
     )
     cur.execute("select to_regclass('marts.bars_quarantine') is not null")
     if cur.fetchone()[0]:
@@ -216,11 +233,13 @@ def extra_checks(cur) -> list[Check]:
     return out
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--all", action="store_true", help="also every job kind, dq failures, quarantine, alerts")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    guard_std_streams()
     try:
         url = resolve_db_url()
         checks = run_checks(url, args.all)

@@ -4,7 +4,8 @@ Restores into a database on the same server as RT_DB_URL (or the embedded one): 
 named `<db>_restored`; `--target-db` names another, and an existing non-empty target is replaced only
 with `--force`. pg_restore matches the server's major version (see backup.py). Afterwards the search_path
 is set (so the runbook's queries work verbatim) and every table's row count is compared with the
-backup's manifest: exit 1 when any differs.
+backup's manifest: exit 1 when any differs. As in backup.py, the password reaches pg_restore through
+PGPASSWORD, never its command line.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from backup import ToolMissing, backup_dir, find_tool, row_counts, server_major  # noqa: E402
+from backup import ToolMissing, backup_dir, find_tool, libpq_connection, row_counts, server_major  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
 from rapidtrader import logs  # noqa: E402
 from rapidtrader.db import DatabaseError, DbUrl, connect, prepare_database, resolve_db_url  # noqa: E402
+from rapidtrader.redact import guard_std_streams, redact  # noqa: E402
+from rapidtrader.settings import fail_fast  # noqa: E402
 
 
 def latest_backup(folder: Path) -> Path:
@@ -62,14 +65,16 @@ def restore(base: DbUrl, dump: Path, target_db: str, force: bool, pg_restore: st
     major, version = server_major(base)
     tool, tool_version = find_tool("pg_restore", major, pg_restore)
     target = prepare_target(base, target_db, force)
+    dbname, env = libpq_connection(target)
     result = subprocess.run(
-        [tool, "--no-owner", "--no-privileges", "--exit-on-error", "--dbname", target.url, str(dump)],
+        [tool, "--no-owner", "--no-privileges", "--exit-on-error", "--dbname", dbname, str(dump)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if result.returncode != 0:
-        raise DatabaseError(f"pg_restore into {target_db} failed: {result.stderr.strip()[:2000]}")
+        raise DatabaseError(f"pg_restore into {target_db} failed: {redact(result.stderr.strip()[:2000])}")
     prepare_database(target)  # search_path, and any ops table added since the backup
     print(f"server PostgreSQL {version}; using {tool} (major {tool_version})")
     print(f"restored {dump.name} into database {target_db}")
@@ -87,6 +92,7 @@ def restore(base: DbUrl, dump: Path, target_db: str, force: bool, pg_restore: st
     return 0
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("backup", nargs="?", type=Path, help="a .dump written by backup.py")
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-restore", help="explicit pg_restore binary")
     args = parser.parse_args(argv)
     logs.setup_logging()
+    guard_std_streams()
     try:
         base = resolve_db_url()
         dump = args.backup or latest_backup(backup_dir())

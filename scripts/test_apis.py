@@ -5,12 +5,13 @@ Yahoo (`RT_YAHOO_BASE_URL`, default https://query2.finance.yahoo.com) it makes o
 reports reachability, HTTP status, latency and whether the answer has the expected shape, with a
 one-sentence diagnosis: offline, unauthorised, rate limited, provider error or garbage. Each call is also
 an api.log line. Exit 1 when a provider that is configured fails; FMP without a key is SKIPPED.
+`--verbose` shows the start of each answer with secrets masked: an FMP error quotes the request URL, key
+and all.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -21,10 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402
 
 from rapidtrader import logs, metrics_run  # noqa: E402
-
-FMP_DEFAULT = "https://financialmodelingprep.com/stable"
-YAHOO_DEFAULT = "https://query2.finance.yahoo.com"
-SLOW_S = float(os.environ.get("RT_ALERT_API_LATENCY_S") or 10)
+from rapidtrader.redact import guard_std_streams, redact  # noqa: E402
+from rapidtrader.settings import fail_fast, get_settings  # noqa: E402
 
 
 @dataclass
@@ -67,7 +66,7 @@ def diagnose(
     return "OK", f"{provider} reachable and authorised"
 
 
-def probe(provider: str, url: str, params: dict, check_shape, timeout: float) -> Probe:
+def probe(provider: str, url: str, params: dict, check_shape, timeout: float, slow_s: float) -> Probe:
     started = time.monotonic()
     response, error = None, None
     try:
@@ -82,9 +81,9 @@ def probe(provider: str, url: str, params: dict, check_shape, timeout: float) ->
         except ValueError:
             shape_ok = False
     status, text = diagnose(provider, response, error, shape_ok)
-    if status == "OK" and latency > SLOW_S:
-        status, text = "WARN", f"{provider} answered but slowly ({latency:.1f} s > {SLOW_S:g} s)"
-    body = response.text[:300] if response is not None else ""
+    if status == "OK" and latency > slow_s:
+        status, text = "WARN", f"{provider} answered but slowly ({latency:.1f} s > {slow_s:g} s)"
+    body = redact(response.text[:300]) if response is not None else ""
     return Probe(provider, status, response.status_code if response is not None else None, latency, text, body)
 
 
@@ -99,20 +98,23 @@ def yahoo_shape(payload) -> bool:
         return False
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--verbose", action="store_true", help="show URLs and the start of each answer")
     parser.add_argument("--timeout", type=float, default=15.0)
     args = parser.parse_args(argv)
     logs.setup_logging()
+    guard_std_streams()
     metrics_run.install_api_tracing()
-    fmp_base = (os.environ.get("RT_FMP_BASE_URL") or FMP_DEFAULT).rstrip("/")
-    yahoo_base = (os.environ.get("RT_YAHOO_BASE_URL") or YAHOO_DEFAULT).rstrip("/")
-    key = os.environ.get("RT_FMP_API_KEY")
+    s = get_settings()
+    fmp_base, yahoo_base, key, slow = s.fmp_base_url, s.yahoo_base_url, s.fmp_api_key, s.alert_api_latency_s
     probes = []
     with logs.log_context(job="test_apis"):
         if key:
-            probes.append(probe("fmp", f"{fmp_base}/quote", {"symbol": "SPY", "apikey": key}, fmp_shape, args.timeout))
+            probes.append(
+                probe("fmp", f"{fmp_base}/quote", {"symbol": "SPY", "apikey": key}, fmp_shape, args.timeout, slow)
+            )
         else:
             probes.append(
                 Probe("fmp", "SKIP", None, None, "RT_FMP_API_KEY is not set: FMP not checked (set it to use FMP)")
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 {"range": "5d", "interval": "1d"},
                 yahoo_shape,
                 args.timeout,
+                slow,
             )
         )
     for p in probes:
@@ -131,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{p.status:<5} {p.provider:<6} http={p.http or '-'} latency={latency}  {p.diagnosis}")
         if args.verbose:
             base = fmp_base if p.provider == "fmp" else yahoo_base
-            print(f"      base URL {base}")
+            print(f"      base URL {redact(base)}")
             if p.body:
-                print(f"      answer: {p.body[:200]!r}")
+                print(f"      answer: {redact(p.body[:200])!r}")
     return 1 if any(p.status == "FAIL" for p in probes) else 0
 
 

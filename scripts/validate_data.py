@@ -1,158 +1,107 @@
-"""Data-quality checks for one session: `python scripts/validate_data.py --date yesterday|YYYY-MM-DD`.
+"""Data-quality checks of one session: `python scripts/validate_data.py --date yesterday|latest|YYYY-MM-DD`.
 
-The runbook's thresholds (share of the session's expected bars; settings in brackets):
-- coverage: active symbols with a clean bar; WARN under 99%, FAIL under 98% (RT_ALERT_COMPLETENESS_*)
-- missing OHLCV points: quarantined for missing/non-positive values; FAIL at 1% or more
-- price anomalies: |close / previous close - 1| above RT_SPIKE_PCT (0.25), or quarantined for a range
-  problem (high < low, close outside [low, high]); FAIL at 0.1% or more
-- volume anomalies: zero volume or more than 10x the symbol's 20-session median; FAIL at 0.5% or more
-Each failing check lists the offending symbols. Exit 1 when any check FAILs. `yesterday` means the newest
-session in bars_daily on or before yesterday (weekends and holidays have none).
+Runs the warehouse's own data-quality tests (dbt_project/tests/dq) for that session and prints dbt's
+verdict on each with the rows the test stored: coverage of the session, missing OHLCV bars, price
+anomalies and volume anomalies (over the RT_DQ_WINDOW_SESSIONS sessions that end on it) and stale symbols.
+No rule and no threshold lives here: the tests define them, with their warn/error tiers from the RT_DQ_*
+settings, exactly as in the nightly build. The rows go to schema dq_validate (the nightly's stay in dq).
+
+`yesterday` is the newest session in bars_daily on or before yesterday (weekends and holidays have none),
+`latest` the newest of all. Exit 1 when any check FAILs (dbt's error tier) or cannot run; WARN exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rapidtrader.alerts import Thresholds  # noqa: E402
-from rapidtrader.db import DatabaseError, connect, resolve_db_url  # noqa: E402
+from psycopg2 import errors  # noqa: E402
 
-MISSING_REASONS = ("missing", "null", "non_positive", "nonpositive", "zero")
-RANGE_REASONS = ("high_lt_low", "high < low", "outside", "range")
+from rapidtrader import dq  # noqa: E402
+from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url  # noqa: E402
+from rapidtrader.redact import guard_std_streams  # noqa: E402
+from rapidtrader.settings import fail_fast  # noqa: E402
 
-
-def session_for(cur, text: str) -> dt.date | None:
-    if text in ("yesterday", "latest"):
-        limit = dt.date.today() - dt.timedelta(days=1) if text == "yesterday" else dt.date.max
-        cur.execute("select max(d) from marts.bars_daily where d <= %s", (limit,))
-        return cur.fetchone()[0]
-    return dt.date.fromisoformat(text)
+BLOCKING = ("FAIL", "ERROR", "NOT RUN")
 
 
-def _exists(cur, name: str) -> bool:
-    cur.execute("select to_regclass(%s) is not null", (name,))
-    return bool(cur.fetchone()[0])
+class NoSession(RuntimeError):
+    """No session to check; the message says how to get one."""
 
 
-def validate(cur, d: dt.date) -> list[tuple[str, str, str, list[str]]]:
-    """(check, status OK/WARN/FAIL, detail, offending symbols)."""
-    t = Thresholds()
-    spike = float(os.environ.get("RT_SPIKE_PCT") or 0.25)
-    out = []
-    cur.execute("select count(*) from marts.symbols where is_active")
-    universe = cur.fetchone()[0]
-    cur.execute(
-        "select s.symbol from marts.symbols as s left join marts.bars_daily as b on b.symbol = s.symbol and b.d = %s "
-        "where s.is_active and b.symbol is null order by 1",
-        (d,),
+def session_for(url: DbUrl, text: str) -> dt.date:
+    """The session `--date` names (a date, yesterday or latest), as bars_daily has it."""
+    if text not in ("yesterday", "latest"):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise NoSession(f"--date {text!r} is not a date; use --date yesterday, latest or YYYY-MM-DD") from None
+    limit = dt.date.today() - dt.timedelta(days=1) if text == "yesterday" else dt.date.max
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select max(d) from marts.bars_daily where d <= %s", (limit,))
+            found = cur.fetchone()[0]
+    except errors.UndefinedTable:
+        raise NoSession("bars_daily is not built; run `make eod` (or `make demo`) first") from None
+    finally:
+        conn.close()
+    if found is None:
+        raise NoSession(f"no session in bars_daily for --date {text}; load data first (`make eod`)")
+    return found
+
+
+def quarantined(url: DbUrl, d: dt.date) -> list[str]:
+    """What bars_quarantine kept out of bars_daily on the session (a fact, listed with the verdicts)."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select symbol, reason from marts.bars_quarantine where d = %s order by 1, 2", (d,))
+            return [f"{s} ({r})" for s, r in cur.fetchall()]
+    except errors.UndefinedTable:
+        return []
+    finally:
+        conn.close()
+
+
+def _shown(items: list[str], limit: int = 25) -> str:
+    return ", ".join(items[:limit]) + (f" ... (+{len(items) - limit})" if len(items) > limit else "")
+
+
+def print_results(d: dt.date, results: list[dq.DqResult], quarantine: list[str]) -> list[str]:
+    """One line per check; returns the checks that block (FAIL, ERROR, NOT RUN)."""
+    print(f"data quality of session {d} (dbt tests in dbt_project/tests/dq; tiers from the RT_DQ_* settings)")
+    for r in results:
+        symbols = r.symbols
+        print(f"{r.level:<5} {r.check.key:<17} {r.summary()}" + (f": {_shown(symbols)}" if symbols else ""))
+    print(
+        f"{'INFO':<5} {'quarantine':<17} {len(quarantine)} bars kept out of bars_daily on this session"
+        + (f": {_shown(quarantine)}" if quarantine else "")
     )
-    missing = [r[0] for r in cur.fetchall()]
-    cov = (universe - len(missing)) / universe if universe else 0.0
-    status = "FAIL" if cov < t.completeness_critical else "WARN" if cov < t.completeness_warn else "OK"
-    out.append(("coverage", status, f"{cov:.2%} of {universe} active symbols have a bar", missing))
-    cur.execute("select count(*) from marts.bars_daily where d = %s", (d,))
-    bars = cur.fetchone()[0]
-    expected = max(bars, universe, 1)
-
-    quarantined: list[tuple[str, str]] = []
-    if _exists(cur, "marts.bars_quarantine"):
-        cur.execute("select symbol, coalesce(reason, '') from marts.bars_quarantine where d = %s", (d,))
-        quarantined = cur.fetchall()
-    null_bars = []
-    cur.execute(
-        "select symbol from marts.bars_daily where d = %s and (open is null or high is null or low is null "
-        "or close is null or volume is null) order by 1",
-        (d,),
-    )
-    null_bars = [r[0] for r in cur.fetchall()]
-    miss = sorted({s for s, r in quarantined if any(k in r.lower() for k in MISSING_REASONS)} | set(null_bars))
-    share = len(miss) / expected
-    out.append(("missing_ohlcv", "FAIL" if share >= 0.01 else "OK", f"{share:.2%} of bars (limit 1%)", miss))
-
-    cur.execute(
-        """
-        with prev as (
-            select symbol, d, coalesce(adj_close, close) as px,
-                   lag(coalesce(adj_close, close)) over (partition by symbol order by d) as prev_px
-            from marts.bars_daily
-            where d between %s - 10 and %s
-        )
-        select symbol from prev where d = %s and prev_px > 0 and abs(px / prev_px - 1) > %s order by 1
-        """,
-        (d, d, d, spike),
-    )
-    jumps = [r[0] for r in cur.fetchall()]
-    ranged = [s for s, r in quarantined if any(k in r.lower() for k in RANGE_REASONS)]
-    price = sorted(set(jumps) | set(ranged))
-    share = len(price) / expected
-    out.append(("price_anomalies", "FAIL" if share >= 0.001 else "OK", f"{share:.3%} of bars (limit 0.1%)", price))
-
-    cur.execute(
-        """
-        with recent as (
-            select symbol, volume, d from marts.bars_daily where d between %s - 45 and %s
-        ),
-        med as (
-            select symbol, percentile_cont(0.5) within group (order by volume) as median_volume
-            from recent where d < %s group by symbol
-        )
-        select r.symbol from recent as r left join med as m using (symbol)
-        where r.d = %s and (r.volume = 0 or (m.median_volume > 0 and r.volume > 10 * m.median_volume))
-        order by 1
-        """,
-        (d, d, d, d),
-    )
-    vol = [r[0] for r in cur.fetchall()]
-    share = len(vol) / expected
-    out.append(("volume_anomalies", "FAIL" if share >= 0.005 else "OK", f"{share:.2%} of bars (limit 0.5%)", vol))
-    out.append(
-        (
-            "quarantine",
-            "OK",
-            f"{len(quarantined)} bars quarantined on this session (kept out of bars_daily)",
-            sorted({f"{s} ({r})" for s, r in quarantined}),
-        )
-    )
-    return out
+    blocking = [r.check.key for r in results if r.level in BLOCKING]
+    print("result: " + (f"FAIL ({', '.join(blocking)})" if blocking else "OK"))
+    return blocking
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--date", default="yesterday", help="yesterday (default), latest, or YYYY-MM-DD")
     args = parser.parse_args(argv)
+    guard_std_streams()
     try:
-        conn = connect(resolve_db_url())
-    except DatabaseError as exc:
+        url = resolve_db_url()
+        d = session_for(url, args.date)
+        results = dq.run_for_session(url, d)
+        quarantine = quarantined(url, d)
+    except (DatabaseError, NoSession, dq.DqRunFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    try:
-        with conn.cursor() as cur:
-            if not (_exists(cur, "marts.bars_daily") and _exists(cur, "marts.symbols")):
-                print("error: bars_daily/symbols not built; run `make eod` (or `make demo`) first", file=sys.stderr)
-                return 1
-            d = session_for(cur, args.date)
-            if d is None:
-                print(f"error: no session in bars_daily for --date {args.date}; load data first", file=sys.stderr)
-                return 1
-            results = validate(cur, d)
-    except ValueError as exc:
-        print(f"error: {exc}; use --date yesterday or YYYY-MM-DD", file=sys.stderr)
-        return 1
-    finally:
-        conn.close()
-    print(f"data quality of session {d}")
-    for name, status, detail, symbols in results:
-        shown = ", ".join(symbols[:25]) + (f" ... (+{len(symbols) - 25})" if len(symbols) > 25 else "")
-        print(f"{status:<5} {name:<17} {detail}" + (f": {shown}" if symbols else ""))
-    failed = [r[0] for r in results if r[1] == "FAIL"]
-    print("result: " + (f"FAIL ({', '.join(failed)})" if failed else "OK"))
-    return 1 if failed else 0
+    return 1 if print_results(d, results, quarantine) else 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from rapidtrader.db import DatabaseError, connect, resolve_db_url  # noqa: E402
+from rapidtrader.settings import fail_fast  # noqa: E402
 
 COLUMNS = ["sma_20", "sma_50", "sma_100", "sma_200", "rsi_14", "atr_14"]
 
@@ -65,6 +66,7 @@ def compare_symbol(cur, symbol: str, tol: float) -> tuple[int, list[str]]:
     return compared, problems
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=int, default=10, help="number of random symbols (default 10)")

@@ -1,31 +1,61 @@
 """The transform step: `python -m rapidtrader.jobs.dbt_build [dbt args]` runs `dbt build` as a job.
 
 A failing error-severity test (a risk limit, a data-quality critical tier) fails the step: dbt skips
-what depends on the failed test and the step exits non-zero.
+what depends on the failed test and the step exits non-zero. Either way the step copies dbt's verdicts
+from run_results.json into ops.dbt_results (the alerts, the health check and the report read them there),
+and a failed step names the failed models and tests in job_log.error and in the alert.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from pathlib import Path
 
-from rapidtrader.db import DatabaseError, DbUrl, resolve_db_url
-from rapidtrader.dbt_runner import run_dbt
-from rapidtrader.jobs.runner import job_step, new_run_id
+from rapidtrader import dbt_results
+from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
+from rapidtrader.dbt_runner import dbt_env, run_dbt
+from rapidtrader.jobs.runner import JobStep, job_step, new_run_id, report_start_failure
+from rapidtrader.settings import fail_fast
 
 
 class DbtFailed(RuntimeError):
     pass
 
 
+def _record(url: DbUrl, step: JobStep, results: list[dbt_results.NodeResult]) -> None:
+    conn = connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            dbt_results.record(cur, step.run_id, step.job_name, results)
+    finally:
+        conn.close()
+
+
 def run(url: DbUrl, run_id: str, extra_args: list[str] | None = None, job_name: str = "dbt_build") -> int:
     args = ["build", *(extra_args or [])]
     with job_step(url, job_name, run_id) as step:
+        started = dt.datetime.now(dt.UTC)
         result = run_dbt(args, url)
         step.details["args"] = args
         step.details["exit_code"] = result.returncode
+        results = dbt_results.read_run_results(since=started)
+        if results:
+            _record(url, step, results)
+            step.details["failed_nodes"] = [r.name for r in results if r.failed]
         if result.returncode != 0:
-            raise DbtFailed(f"`dbt {' '.join(args)}` exited {result.returncode}: see the dbt output above")
+            if results:
+                why = dbt_results.describe_failures(results)
+            else:
+                why = f"dbt stopped before writing results (parse or connection error); see {dbt_log(url)}"
+            raise DbtFailed(f"`dbt {' '.join(args)}` exited {result.returncode}: {why}")
     return 0
+
+
+def dbt_log(url: DbUrl) -> Path:
+    """dbt's own log of its commands (DBT_LOG_PATH as dbt_runner sets it)."""
+    return Path(dbt_env(url)["DBT_LOG_PATH"]) / "dbt.log"
 
 
 def check_freshness(url: DbUrl, run_id: str, source: str) -> int:
@@ -40,10 +70,17 @@ def check_freshness(url: DbUrl, run_id: str, source: str) -> int:
     return result.returncode
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
+    run_id = new_run_id()
     try:
         url = resolve_db_url()
-        return run(url, new_run_id(), list(sys.argv[1:] if argv is None else argv))
+    except DatabaseError as exc:
+        report_start_failure("dbt_build", run_id, exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return run(url, run_id, list(sys.argv[1:] if argv is None else argv))
     except (DatabaseError, DbtFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

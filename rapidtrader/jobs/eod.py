@@ -4,7 +4,9 @@
     python -m rapidtrader.jobs.eod --demo     # the bundled sample, on the embedded Postgres by default
 
 Every step is a job_log row under one run id. The run stops at the first failed step and exits non-zero;
-an ingestion whose coverage is below 95% still builds (the loaded symbols are good) but exits 1.
+an ingestion whose coverage is below 95% still builds (the loaded symbols are good) but exits 1. One run
+at a time per warehouse: a second run waits RT_LOCK_WAIT_S for the first, then exits 1 naming it. When the
+database cannot be reached the failure still goes to logs/error.log and the alert webhook.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sys
 from ingestion.common import IngestionError
 from rapidtrader.db import DatabaseError, DbUrl, resolve_db_url
 from rapidtrader.jobs import dbt_build, eod_ingest
-from rapidtrader.jobs.runner import job_step, new_run_id
-from rapidtrader.settings import get_settings
+from rapidtrader.jobs.runner import job_step, new_run_id, report_start_failure
+from rapidtrader.redact import guard_std_streams, public_url, redact
+from rapidtrader.run_lock import RunLocked
+from rapidtrader.settings import fail_fast, get_settings
 
 DEMO_HINT = """
 Done. The warehouse is in {where}.
@@ -47,6 +51,7 @@ def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_r
     return exit_code
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", action="store_true", help="load the bundled sample instead of a live provider")
@@ -57,15 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     s = get_settings()
     source = "sample" if args.demo else (args.source or s.data_source)
     run_id = new_run_id()
+    guard_std_streams()
     try:
         url = resolve_db_url(s)
+    except DatabaseError as exc:
+        report_start_failure("eod_run", run_id, exc)
+        print(f"error: EOD run {run_id} did not start: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    try:
         code = run(url, source=source, run_id=run_id, days=args.days, skip_report=args.skip_report)
+    except RunLocked as exc:
+        print(f"error: EOD run {run_id} did not start: {exc}", file=sys.stderr)
+        return 1
     except (IngestionError, DatabaseError, dbt_build.DbtFailed) as exc:
-        print(f"error: EOD run {run_id} failed: {exc}", file=sys.stderr)
+        print(f"error: EOD run {run_id} failed: {redact(str(exc))}", file=sys.stderr)
         return 1
     if args.demo:
         where = "the embedded Postgres" if not s.db_url else "RT_DB_URL"
-        print(DEMO_HINT.format(where=where, psql="make psql   (or: psql " + url.url + ")"))
+        print(DEMO_HINT.format(where=where, psql="make psql   (or: psql " + public_url(url.url) + ")"))
     print(f"EOD run {run_id} finished with exit code {code}")
     return code
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
-from rapidtrader import PROJECT_ROOT, logs
+from rapidtrader import logs
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
-from rapidtrader.jobs.runner import job_step, new_run_id
+from rapidtrader.jobs.runner import job_step, new_run_id, report_start_failure
 from rapidtrader.notify import NotifyError, send_report
+from rapidtrader.redact import redact
 from rapidtrader.report.build import build_report
 from rapidtrader.report.render import to_html, to_markdown
+from rapidtrader.settings import fail_fast, get_settings
 
 
 def report_dir() -> Path:
-    return Path(os.environ.get("RT_REPORT_DIR") or PROJECT_ROOT / "reports")
+    return get_settings().report_dir
 
 
 def write_report(url: DbUrl, run_id: str | None, session: dt.date | None = None) -> tuple[Path, Path, str]:
@@ -59,7 +60,7 @@ def run(
     `email` None means RT_REPORT_EMAIL=1 decides, so the nightly run can mail without a code change.
     """
     if email is None:
-        email = os.environ.get("RT_REPORT_EMAIL") == "1"
+        email = get_settings().report_email
     try:
         with job_step(url, "eod_report", run_id) as step:
             html_path, md_path, subject = write_report(url, report_run_id or run_id, session)
@@ -72,26 +73,30 @@ def run(
                 logs.get_logger("jobs").info(sent)
                 print(sent)
     except NotifyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the nightly run continues; job_log has the failure
-        print(f"error: the report failed ({type(exc).__name__}: {exc}); see logs/error.log", file=sys.stderr)
+        print(
+            f"error: the report failed ({type(exc).__name__}: {redact(str(exc))}); see logs/error.log", file=sys.stderr
+        )
         return 1
     return 0
 
 
+@fail_fast
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--email", action="store_true", help="send the report over SMTP (RT_SMTP_* settings)")
     parser.add_argument("--date", type=dt.date.fromisoformat, help="session to report (default: newest)")
     parser.add_argument("--run-id", help="whose job timings to show (default: the newest run)")
     args = parser.parse_args(argv)
+    run_id = new_run_id()
     try:
         url = resolve_db_url()
     except DatabaseError as exc:
+        report_start_failure("eod_report", run_id, exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    run_id = new_run_id()
     # Standalone, the timings shown are those of the last run that did work, not of this report-only run.
     report_run_id = args.run_id
     if report_run_id is None:

@@ -5,11 +5,16 @@ status, rows, error), so the runbook's runtime query works verbatim and a failed
         ...
         step.rows = 1234
 
-Around each step (issue 5): the step's events carry its job name and run id in the log files
-(rapidtrader.logs); provider calls made inside it are traced; its duration, peak memory, rows and API
-figures go to ops.run_metrics; a SIGTERM is recorded as a failure before the process exits; a step left
-`running` by a process that was killed outright (SIGKILL, power loss) is marked failed by the next run;
-and when the outermost step of a run ends, the runbook's alert thresholds are evaluated (rapidtrader.alerts).
+Around each step: its events carry its job name and run id in the log files (rapidtrader.logs); provider
+calls made inside it are traced; its duration, peak memory, rows and API figures go to ops.run_metrics; a
+SIGTERM is recorded as a failure before the process exits; everything it stores or prints is redacted
+(rapidtrader.redact). The outermost step of a run also:
+- holds the warehouse lock for the whole run (rapidtrader.run_lock), so two runs never build one database
+  at the same time; a run that cannot get it waits RT_LOCK_WAIT_S, then stops with a warning alert;
+- marks steps left `running` by a run that was killed outright (SIGKILL, power loss) as failed, with a
+  critical alert (safe under the lock: no other run of this warehouse is alive);
+- when the database cannot be reached, still logs the failure and raises a critical alert (log and webhook);
+- when it ends, evaluates the runbook's alert thresholds (rapidtrader.alerts).
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from rapidtrader import logs, metrics_run
-from rapidtrader.db import DbUrl, connect
+import psycopg2
+
+from rapidtrader import logs, metrics_run, run_lock
+from rapidtrader.db import DatabaseError, DbUrl, connect
+from rapidtrader.redact import guard_std_streams, redact, redact_obj
+from rapidtrader.settings import get_settings
 
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("rt_job_depth", default=0)
 
@@ -39,7 +48,8 @@ class JobTerminated(BaseException):
 
 
 def new_run_id() -> str:
-    return os.environ.get("RT_RUN_ID") or uuid.uuid4().hex[:12]
+    """RT_RUN_ID when set (a scheduler that names its runs), else a new random id."""
+    return get_settings().run_id or uuid.uuid4().hex[:12]
 
 
 def peak_rss_mb() -> float:
@@ -66,7 +76,7 @@ def _insert(url: DbUrl, step: JobStep) -> int:
         cur.execute(
             "insert into ops.job_log (run_id, job_name, status, details) "
             "values (%s, %s, 'running', %s::jsonb) returning id",
-            (step.run_id, step.job_name, json.dumps(step.details, default=str)),
+            (step.run_id, step.job_name, json.dumps(redact_obj(step.details), default=str)),
         )
         log_id = cur.fetchone()[0]
     conn.close()
@@ -83,7 +93,7 @@ def _finish(url: DbUrl, step: JobStep, status: str, error: str | None) -> None:
             set finished_at = now(), status = %s, rows = %s, error = %s, details = %s::jsonb
             where id = %s
             """,
-            (status, step.rows, error, json.dumps(step.details, default=str), step.log_id),
+            (status, step.rows, redact(error), json.dumps(redact_obj(step.details), default=str), step.log_id),
         )
     conn.close()
 
@@ -106,28 +116,56 @@ def _alive(pid: int, pid_started: float | None) -> bool:
 
 
 def reap_orphans(url: DbUrl) -> list[tuple[int, str, str]]:
-    """Mark `running` rows of dead processes on this host as failed; returns (id, run_id, job_name)."""
+    """Mark `running` rows of dead runs as failed; returns (id, run_id, job_name).
+
+    Called with the warehouse lock held, so no other run of this warehouse is alive: every `running` row
+    is a leftover, whatever host wrote it. A process on this host that is still alive under that pid is
+    left alone all the same (it would be a job that does not take the lock).
+    """
     host = socket.gethostname()
     conn = connect(url)
     conn.autocommit = True
     reaped = []
     with conn.cursor() as cur:
         cur.execute(
-            "select id, run_id, job_name, details->>'pid', details->>'pid_started' from ops.job_log "
-            "where status = 'running' and details->>'host' = %s",
-            (host,),
+            "select id, run_id, job_name, details->>'pid', details->>'pid_started', details->>'host' "
+            "from ops.job_log where status = 'running'"
         )
-        for log_id, run_id, job_name, pid, pid_started in cur.fetchall():
-            if pid and _alive(int(pid), pid_started):
+        for log_id, run_id, job_name, pid, pid_started, row_host in cur.fetchall():
+            if row_host == host and pid and _alive(int(pid), pid_started):
                 continue
             cur.execute(
                 "update ops.job_log set status = 'failed', finished_at = now(), "
                 "error = %s where id = %s and status = 'running'",
-                (f"killed: process {pid} on {host} ended without finishing this step", log_id),
+                (f"killed: process {pid} on {row_host} ended without finishing this step", log_id),
             )
             reaped.append((log_id, run_id, job_name))
     conn.close()
     return reaped
+
+
+def report_start_failure(job_name: str, run_id: str, exc: BaseException, url: DbUrl | None = None) -> None:
+    """A run that could not start (database unreachable, warehouse busy) is still logged and alerted.
+
+    The runbook promises logs/error.log and the webhook always: neither needs the database. A busy
+    warehouse is a warning (the other run is doing the work); an unreachable database is critical. `url`
+    (a database that answers) also keeps the alert in ops.alerts.
+    """
+    from rapidtrader import alerts
+
+    logs.setup_logging()
+    guard_std_streams()
+    busy = isinstance(exc, run_lock.RunLocked)
+    message = redact(str(exc))
+    with logs.log_context(job=job_name, run_id=run_id):
+        logs.get_logger("jobs").error("%s of run %s did not start: %s", job_name, run_id, message)
+        alert = alerts.Alert(
+            "warning" if busy else "critical",
+            "run_blocked" if busy else "database_down",
+            f"{job_name} of run {run_id} did not start: {message}",
+            {"job": job_name},
+        )
+        alerts.emit(url, [alert], run_id)
 
 
 def _on_sigterm(signum, frame) -> None:
@@ -165,46 +203,89 @@ def _after_run(url: DbUrl, run_id: str) -> None:
         logs.get_logger("jobs").error("alert evaluation failed for run %s: %s", run_id, exc)
 
 
+def _report_reaped(url: DbUrl, reaped: list[tuple[int, str, str]]) -> None:
+    from rapidtrader import alerts
+
+    jlog = logs.get_logger("jobs")
+    for log_id, old_run, old_job in reaped:
+        jlog.error("job %s of run %s (job_log id %s) was killed before it finished", old_job, old_run, log_id)
+        alerts.emit(
+            url,
+            [
+                alerts.Alert(
+                    "critical",
+                    "job_killed",
+                    f"job {old_job} of run {old_run} was killed before it finished (job_log id {log_id})",
+                    {"job_log_id": log_id},
+                )
+            ],
+            old_run,
+        )
+
+
+def _start_run(stack: ExitStack, url: DbUrl, step: JobStep) -> None:
+    """Take the warehouse lock (kept until the run ends) and settle what killed runs left behind."""
+    stack.enter_context(run_lock.hold(url, f"run {step.run_id} ({step.job_name})"))
+    try:
+        reaped = reap_orphans(url)
+    except (DatabaseError, psycopg2.Error) as exc:  # bookkeeping of older runs must not block this one
+        logs.get_logger("jobs").warning("could not check for killed jobs: %s", exc)
+        reaped = []
+    _report_reaped(url, reaped)
+
+
+def _finish_failed(url: DbUrl, step: JobStep, exc: BaseException, started: float, first_call: int) -> None:
+    duration = time.monotonic() - started
+    step.details.setdefault("duration_s", round(duration, 3))
+    step.details.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
+    if logs.write_errors():
+        step.details["log_errors"] = logs.write_errors()
+    message = redact(f"{type(exc).__name__}: {exc}")
+    logs.get_logger("jobs").error("failed %s after %.1f s: %s", step.job_name, duration, message)
+    try:
+        _finish(url, step, "failed", message[:4000])
+    except Exception as log_exc:  # noqa: BLE001 - the original error matters more
+        print(f"warning: could not record failure in job_log: {redact(str(log_exc))}", file=sys.stderr)
+    _record_metrics(url, step, "failed", duration, first_call)
+
+
+def _finish_ok(url: DbUrl, step: JobStep, started: float, first_call: int) -> None:
+    duration = time.monotonic() - started
+    step.details.setdefault("duration_s", round(duration, 3))
+    step.details.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
+    if logs.write_errors():
+        step.details["log_errors"] = logs.write_errors()
+    _finish(url, step, step.status, None)
+    logs.get_logger("jobs").info(
+        "finished %s status=%s rows=%s duration_s=%.1f peak_rss_mb=%.0f",
+        step.job_name,
+        step.status,
+        step.rows,
+        duration,
+        peak_rss_mb(),
+    )
+    _record_metrics(url, step, step.status, duration, first_call)
+
+
 @contextmanager
 def job_step(url: DbUrl, job_name: str, run_id: str) -> Iterator[JobStep]:
     """Record a step; an exception marks it failed (with the error text) and propagates."""
     logs.setup_logging()
+    guard_std_streams()
     metrics_run.install_api_tracing()
     outermost = _depth.get() == 0
-    jlog = logs.get_logger("jobs")
     step = JobStep(job_name=job_name, run_id=run_id)
     step.details.update(_process_identity())
-    with logs.log_context(job=job_name, run_id=run_id):
-        if outermost:
-            try:
-                reaped = reap_orphans(url)
-            except Exception as exc:  # noqa: BLE001 - bookkeeping of older runs must not block this one
-                jlog.warning("could not check for killed jobs: %s", exc)
-                reaped = []
-            if reaped:
-                from rapidtrader import alerts
-
-                for log_id, old_run, old_job in reaped:
-                    jlog.error(
-                        "job %s of run %s (job_log id %s) was killed before it finished",
-                        old_job,
-                        old_run,
-                        log_id,
-                    )
-                    alerts.emit(
-                        url,
-                        [
-                            alerts.Alert(
-                                "critical",
-                                "job_killed",
-                                f"job {old_job} of run {old_run} was killed before it finished (job_log id {log_id})",
-                                {"job_log_id": log_id},
-                            )
-                        ],
-                        old_run,
-                    )
-        step.log_id = _insert(url, step)
-        jlog.info("started %s (job_log id %s)", job_name, step.log_id)
+    with logs.log_context(job=job_name, run_id=run_id), ExitStack() as run:
+        try:
+            if outermost:
+                _start_run(run, url, step)
+            step.log_id = _insert(url, step)
+        except (DatabaseError, psycopg2.Error) as exc:
+            if outermost:
+                report_start_failure(job_name, run_id, exc, url if isinstance(exc, run_lock.RunLocked) else None)
+            raise
+        logs.get_logger("jobs").info("started %s (job_log id %s)", job_name, step.log_id)
         token = _depth.set(_depth.get() + 1)
         previous_handler = None
         if outermost and threading.current_thread() is threading.main_thread():
@@ -215,34 +296,9 @@ def job_step(url: DbUrl, job_name: str, run_id: str) -> Iterator[JobStep]:
             try:
                 yield step
             except BaseException as exc:
-                duration = time.monotonic() - started
-                step.details.setdefault("duration_s", round(duration, 3))
-                step.details.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
-                if logs.write_errors():
-                    step.details["log_errors"] = logs.write_errors()
-                message = f"{type(exc).__name__}: {exc}"
-                jlog.error("failed %s after %.1f s: %s", job_name, duration, message)
-                try:
-                    _finish(url, step, "failed", message[:4000])
-                except Exception as log_exc:  # noqa: BLE001 - the original error matters more
-                    print(f"warning: could not record failure in job_log: {log_exc}", file=sys.stderr)
-                _record_metrics(url, step, "failed", duration, first_call)
+                _finish_failed(url, step, exc, started, first_call)
                 raise
-            duration = time.monotonic() - started
-            step.details.setdefault("duration_s", round(duration, 3))
-            step.details.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
-            if logs.write_errors():
-                step.details["log_errors"] = logs.write_errors()
-            _finish(url, step, step.status, None)
-            jlog.info(
-                "finished %s status=%s rows=%s duration_s=%.1f peak_rss_mb=%.0f",
-                job_name,
-                step.status,
-                step.rows,
-                duration,
-                peak_rss_mb(),
-            )
-            _record_metrics(url, step, step.status, duration, first_call)
+            _finish_ok(url, step, started, first_call)
         finally:
             _depth.reset(token)
             if previous_handler is not None:

@@ -1,20 +1,27 @@
 """Gather the daily report's sections from the marts and ops tables.
 
-Each section reads one or two marts. A mart that is missing (its model is not built yet) or has no row
-for the session yields a section marked "not available" with the reason, never an error: the report is
-most needed on the nights something upstream went wrong.
+Each section reads one or two marts with a fixed column list (the marts' contracts). A mart that is
+missing (its model is not built yet) or has no row for the session yields a section marked "not available"
+with the reason, never an error: the report is most needed on the nights something upstream went wrong.
+
+Nothing is recomputed here: the market filter's SMA and gate come from market_state, data quality is dbt's
+verdict on the tests in dbt_project/tests/dq with the rows they stored (rapidtrader.dq).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
+import functools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rapidtrader.alerts import completeness, dbt_target_path
+from psycopg2 import errors
+
+from rapidtrader import dbt_results, dq
 from rapidtrader.report import charts
+from rapidtrader.settings import get_settings
 
 
 @dataclass
@@ -55,33 +62,26 @@ class Report:
         return out
 
 
-def sector_cap() -> float:
-    return float(os.environ.get("RT_MAX_EXPOSURE_PER_SECTOR") or 0.30)
+class NotBuilt(Exception):
+    """A mart the section reads does not exist yet (its model has never been built in this database)."""
 
-
-def _exists(cur, relation: str) -> bool:
-    cur.execute("select to_regclass(%s) is not null", (relation,))
-    return bool(cur.fetchone()[0])
-
-
-def _columns(cur, relation: str) -> set[str]:
-    schema, name = relation.split(".")
-    cur.execute(
-        "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
-        (schema, name),
-    )
-    return {r[0] for r in cur.fetchall()}
+    def __init__(self, relation: str) -> None:
+        super().__init__(relation)
+        self.relation = relation
 
 
 def _query(cur, sql: str, params: tuple = ()) -> Table:
-    cur.execute(sql, params)
+    """Run one query; a missing relation becomes NotBuilt naming it (the section then says so)."""
+    try:
+        cur.execute(sql, params)
+    except errors.UndefinedTable as exc:
+        match = re.search(r'relation "(?:[^".]+\.)?([^"]+)" does not exist', str(exc))
+        raise NotBuilt(match.group(1) if match else "a mart") from None
     return Table([c.name for c in cur.description], [tuple(r) for r in cur.fetchall()])
 
 
-def _pick(cols: set[str], wanted: list[str]) -> str:
-    """The wanted columns that exist, in order (the ledger marts are still growing columns)."""
-    present = [c for c in wanted if c in cols]
-    return ", ".join(present) if present else "*"
+def _scalar(cur, sql: str, params: tuple = ()):
+    return _query(cur, sql, params).rows[0][0]
 
 
 def _num(x) -> float | None:
@@ -104,10 +104,10 @@ def resolve_session(cur, requested: dt.date | None) -> dt.date | None:
     """The session reported on: the requested date, else the newest date in bars_daily."""
     if requested is not None:
         return requested
-    if not _exists(cur, "marts.bars_daily"):
+    try:
+        return _scalar(cur, "select max(d) from marts.bars_daily")
+    except NotBuilt:
         return None
-    cur.execute("select max(d) from marts.bars_daily")
-    return cur.fetchone()[0]
 
 
 def resolve_run_id(cur, run_id: str | None) -> str | None:
@@ -122,74 +122,49 @@ def resolve_run_id(cur, run_id: str | None) -> str | None:
 # Sections
 
 
-def market_gate(cur, d: dt.date) -> Section:
-    s = Section("market_gate", "Market gate")
-    if not _exists(cur, "marts.market_state"):
-        return s.unavailable("not available: market_state is not built yet")
-    cols = _columns(cur, "marts.market_state")
-    wanted = ["d", "filter_symbol", "close", "sma", "bull_gate", "n_buy_candidates", "n_blocked_by_gate"]
-    t = _query(cur, f"select {_pick(cols, wanted)} from marts.market_state where d = %s", (d,))
+def market_gate(cur, d: dt.date, s: Section) -> None:
+    t = _query(
+        cur,
+        "select d, filter_symbol, close, sma, bull_gate, n_buy_candidates, n_blocked_by_gate "
+        "from marts.market_state where d = %s",
+        (d,),
+    )
     if not t.rows:
-        return s.unavailable(f"not available: no market_state row for {d}")
+        s.unavailable(f"not available: no market_state row for {d}")
+        return
     row = dict(zip(t.columns, t.rows[0], strict=True))
-    gate = row.get("bull_gate")
-    state = "OPEN (buys allowed)" if gate else "CLOSED (new buys blocked)"
-    s.lines.append(
-        f"Gate {state}: {row.get('filter_symbol', 'SPY')} close {_money(row.get('close'))} vs SMA "
-        f"{_money(row.get('sma'))}."
-    )
-    if "n_buy_candidates" in row:
-        s.lines.append(
-            f"{row.get('n_buy_candidates')} buy candidates, {row.get('n_blocked_by_gate', 0)} blocked by the gate."
-        )
+    state = "OPEN (buys allowed)" if row["bull_gate"] else "CLOSED (new buys blocked)"
+    s.lines.append(f"Gate {state}: {row['filter_symbol']} close {_money(row['close'])} vs SMA {_money(row['sma'])}.")
+    s.lines.append(f"{row['n_buy_candidates']} buy candidates, {row['n_blocked_by_gate']} blocked by the gate.")
     s.tables.append((None, t))
-    return s
 
 
-def market_chart(cur, d: dt.date) -> Section:
-    s = Section("market_chart", "Market filter symbol")
-    symbol = os.environ.get("RT_MARKET_FILTER_SYMBOL") or "SPY"
-    n = int(os.environ.get("RT_MARKET_FILTER_SMA") or 200)
-    if not _exists(cur, "marts.bars_daily"):
-        return s.unavailable("not available: bars_daily is not built yet")
-    cur.execute(
-        """
-        with bars as (
-            select d, coalesce(adj_close, close) as px from marts.bars_daily where symbol = %s and d <= %s
-        ),
-        smas as (
-            select
-                d,
-                px,
-                case when count(*) over w = %s then avg(px) over w end as sma,
-                row_number() over (order by d desc) as back
-            from bars
-            window w as (order by d rows between %s preceding and current row)
-        )
-        select d, px, sma from smas where back <= 300 order by d
-        """,
-        (symbol, d, n, n - 1),
+def market_chart(cur, d: dt.date, s: Section) -> None:
+    """The filter symbol's close and SMA as market_state holds them (the same numbers the gate used)."""
+    n = get_settings().market_filter_sma
+    t = _query(
+        cur,
+        "select d, filter_symbol, close, sma from marts.market_state where d <= %s order by d desc limit 300",
+        (d,),
     )
-    rows = cur.fetchall()
+    rows = list(reversed(t.rows))
     if len(rows) < 2:
-        return s.unavailable(f"not available: fewer than 2 bars of {symbol} up to {d}")
+        s.unavailable(f"not available: fewer than 2 market_state days up to {d}")
+        return
+    symbol = rows[-1][1]
     s.images.append(
         (
             f"{symbol} close and SMA{n}",
             charts.price_with_sma(
-                symbol, [r[0] for r in rows], [float(r[1]) for r in rows], [_num(r[2]) for r in rows]
+                symbol, [r[0] for r in rows], [float(r[2]) for r in rows], [_num(r[3]) for r in rows]
             ),
         )
     )
     last = rows[-1]
-    s.lines.append(f"{symbol} close {_money(last[1])} on {last[0]}; SMA{n} {_money(last[2])}.")
-    return s
+    s.lines.append(f"{symbol} close {_money(last[2])} on {last[0]}; SMA{n} {_money(last[3])}.")
 
 
-def signals(cur, d: dt.date) -> Section:
-    s = Section("signals", "Signals by strategy and direction")
-    if not _exists(cur, "marts.signals_daily"):
-        return s.unavailable("not available: signals_daily is not built yet")
+def signals(cur, d: dt.date, s: Section) -> None:
     t = _query(
         cur,
         """
@@ -207,26 +182,21 @@ def signals(cur, d: dt.date) -> Section:
         (d,),
     )
     if not t.rows:
-        return s.unavailable(f"not available: no signals for {d}")
+        s.unavailable(f"not available: no signals for {d}")
+        return
     s.tables.append((None, t))
-    cols = _columns(cur, "marts.signals_daily")
-    if "strength" in cols:
-        top = _query(
-            cur,
-            "select symbol, strength from marts.signals_daily "
-            "where d = %s and strategy = 'COMBINED' and direction = 'buy' "
-            "order by strength desc nulls last, symbol limit 10",
-            (d,),
-        )
-        if top.rows:
-            s.tables.append(("Strongest combined buys", top))
-    return s
+    top = _query(
+        cur,
+        "select symbol, strength from marts.signals_daily "
+        "where d = %s and strategy = 'COMBINED' and direction = 'buy' "
+        "order by strength desc nulls last, symbol limit 10",
+        (d,),
+    )
+    if top.rows:
+        s.tables.append(("Strongest combined buys", top))
 
 
-def orders(cur, d: dt.date) -> Section:
-    s = Section("orders", "Orders placed and blocked")
-    if not _exists(cur, "marts.orders_eod"):
-        return s.unavailable("not available: orders_eod is not built yet")
+def orders(cur, d: dt.date, s: Section) -> None:
     t = _query(
         cur,
         """
@@ -245,84 +215,78 @@ def orders(cur, d: dt.date) -> Section:
         (d,),
     )
     if not t.rows:
-        return s.unavailable(f"no orders for {d} (none proposed, or the ledger has not reached this day)")
+        s.unavailable(f"no orders for {d} (none proposed, or the ledger has not reached this day)")
+        return
     placed = sum(r[3] for r in t.rows)
     blocked = sum(r[2] - r[3] for r in t.rows)
     s.lines.append(f"{placed} orders placed for the next open; {blocked} candidates blocked.")
     s.tables.append(("By side and reason", t))
-    cols = _columns(cur, "marts.orders_eod")
     detail = _query(
         cur,
-        f"select {_pick(cols, ['rank', 'symbol', 'side', 'qty', 'ref_price', 'reason', 'strategy'])} "
+        "select rank, symbol, side, qty, ref_price, reason, strategy "
         "from marts.orders_eod where d = %s and qty > 0 order by side desc, rank nulls last, symbol limit 50",
         (d,),
     )
     if detail.rows:
         s.tables.append(("Placed orders", detail))
-    return s
 
 
-def fills_and_stops(cur, d: dt.date) -> Section:
-    s = Section("fills", "Fills and stops")
-    have_fills = _exists(cur, "marts.fills")
-    have_events = _exists(cur, "marts.symbol_events")
-    if not have_fills and not have_events:
-        return s.unavailable("not available: fills and symbol_events are not built yet")
-    if have_fills:
-        t = _query(
-            cur,
-            "select side, status, count(*) as n, sum(qty) as qty, sum(qty * price) as value "
-            "from marts.fills where d = %s group by side, status order by side, status",
-            (d,),
-        )
-        if t.rows:
-            s.tables.append(("Fills at today's open", t))
-            detail = _query(
-                cur,
-                "select symbol, side, qty, price, status from marts.fills where d = %s order by side, symbol",
-                (d,),
-            )
-            s.tables.append(("Fill detail", Table(detail.columns, detail.rows[:50])))
-        else:
-            s.lines.append(f"No fills on {d}.")
-    if have_events:
-        t = _query(
-            cur,
-            "select symbol, event from marts.symbol_events where d = %s and event = 'STOP_HIT' order by symbol",
-            (d,),
-        )
-        s.lines.append(f"{len(t.rows)} stop(s) hit on {d}." if t.rows else f"No stops hit on {d}.")
-        if t.rows:
-            s.tables.append(("Stops hit", t))
-    return s
-
-
-def positions(cur, d: dt.date) -> Section:
-    s = Section("positions", "Positions")
-    if not _exists(cur, "marts.positions_daily"):
-        return s.unavailable("not available: positions_daily is not built yet")
-    cols = _columns(cur, "marts.positions_daily")
-    wanted = ["symbol", "sector", "qty", "entry_d", "entry_price", "stop_price", "close", "market_value"]
+def _fills(cur, d: dt.date, s: Section) -> None:
     t = _query(
         cur,
-        f"select {_pick(cols, wanted)} from marts.positions_daily where d = %s "
-        "order by market_value desc nulls last, symbol",
+        "select side, status, count(*) as n, sum(qty) as qty, sum(qty * price) as value "
+        "from marts.fills where d = %s group by side, status order by side, status",
         (d,),
     )
     if not t.rows:
-        return s.unavailable(f"no open positions on {d}")
-    mv = t.columns.index("market_value") if "market_value" in t.columns else None
-    total = sum(_num(r[mv]) or 0 for r in t.rows) if mv is not None else None
+        s.lines.append(f"No fills on {d}.")
+        return
+    s.tables.append(("Fills at today's open", t))
+    detail = _query(
+        cur, "select symbol, side, qty, price, status from marts.fills where d = %s order by side, symbol", (d,)
+    )
+    s.tables.append(("Fill detail", Table(detail.columns, detail.rows[:50])))
+
+
+def _stops(cur, d: dt.date, s: Section) -> None:
+    t = _query(
+        cur,
+        "select symbol, event from marts.symbol_events where d = %s and event = 'STOP_HIT' order by symbol",
+        (d,),
+    )
+    s.lines.append(f"{len(t.rows)} stop(s) hit on {d}." if t.rows else f"No stops hit on {d}.")
+    if t.rows:
+        s.tables.append(("Stops hit", t))
+
+
+def fills_and_stops(cur, d: dt.date, s: Section) -> None:
+    missing = []
+    for part in (_fills, _stops):
+        try:
+            part(cur, d, s)
+        except NotBuilt as exc:
+            missing.append(exc.relation)
+    if len(missing) == 2:
+        s.unavailable(f"not available: {' and '.join(missing)} are not built yet")
+
+
+def positions(cur, d: dt.date, s: Section) -> None:
+    t = _query(
+        cur,
+        "select symbol, sector, qty, entry_d, entry_price, stop_price, close, market_value "
+        "from marts.positions_daily where d = %s order by market_value desc nulls last, symbol",
+        (d,),
+    )
+    if not t.rows:
+        s.unavailable(f"no open positions on {d}")
+        return
+    total = sum(_num(r[7]) or 0 for r in t.rows)
     s.lines.append(f"{len(t.rows)} open positions" + (f", market value {_money(total)}." if total else "."))
     s.tables.append((None, Table(t.columns, t.rows[:50])))
-    return s
 
 
-def sector_exposure(cur, d: dt.date) -> Section:
-    s = Section("sectors", "Sector exposure against the cap")
-    if not _exists(cur, "marts.sector_exposure_daily"):
-        return s.unavailable("not available: sector_exposure_daily is not built yet")
-    cap = sector_cap()
+def sector_exposure(cur, d: dt.date, s: Section) -> None:
+    cap = get_settings().max_exposure_per_sector
     t = _query(
         cur,
         "select sector, market_value, weight from marts.sector_exposure_daily where d = %s "
@@ -330,7 +294,8 @@ def sector_exposure(cur, d: dt.date) -> Section:
         (d,),
     )
     if not t.rows:
-        return s.unavailable(f"no sector exposure on {d} (no positions)")
+        s.unavailable(f"no sector exposure on {d} (no positions)")
+        return
     rows = []
     for sector, mv, weight in t.rows:
         w = _num(weight) or 0.0
@@ -346,13 +311,9 @@ def sector_exposure(cur, d: dt.date) -> Section:
             charts.sector_exposure([r[0] or "?" for r in t.rows], [_num(r[2]) or 0 for r in t.rows], cap),
         )
     )
-    return s
 
 
-def equity(cur, d: dt.date) -> Section:
-    s = Section("equity", "Equity curve and drawdown")
-    if not _exists(cur, "marts.portfolio_daily"):
-        return s.unavailable("not available: portfolio_daily is not built yet")
+def equity(cur, d: dt.date, s: Section) -> None:
     t = _query(
         cur,
         "select d, cash, equity, gross_exposure, daily_return, drawdown from marts.portfolio_daily "
@@ -360,7 +321,8 @@ def equity(cur, d: dt.date) -> Section:
         (d,),
     )
     if not t.rows:
-        return s.unavailable(f"not available: the ledger has no day up to {d}")
+        s.unavailable(f"not available: the ledger has no day up to {d}")
+        return
     last = dict(zip(t.columns, t.rows[-1], strict=True))
     if last["d"] != d:
         s.note = f"the ledger last advanced on {last['d']}, not {d}"
@@ -380,77 +342,79 @@ def equity(cur, d: dt.date) -> Section:
                 ),
             )
         )
-    return s
 
 
-def data_quality(cur, d: dt.date) -> Section:
-    s = Section("data_quality", "Data quality")
-    ratio, session, missing = completeness(cur)
-    if ratio is not None:
-        s.lines.append(
-            f"Completeness of {session}: {_pct(ratio)} of the active universe has a bar"
-            + (
-                f"; missing {len(missing)}: {', '.join(missing[:20])}" + (" ..." if len(missing) > 20 else "")
-                if missing
-                else "."
-            )
-        )
-    if _exists(cur, "marts.bars_daily"):
-        cur.execute("select count(*) from marts.bars_daily where d = %s", (d,))
-        s.lines.append(f"{cur.fetchone()[0]} clean bars on {d}.")
-    if _exists(cur, "marts.bars_quarantine"):
+def _coverage_line(result: dq.DqResult, d: dt.date) -> str:
+    """dbt's coverage verdict in words, with the measure and symbols its stored rows carry."""
+    if result.verdict is None:
+        return "Completeness: not checked yet (the coverage test dq_symbol_coverage has not run on this database)."
+    session = result.session or d
+    share = 1.0 if result.measure is None else 1 - result.measure / 100
+    missing = result.symbols
+    listed = f"; missing {len(missing)}: {', '.join(missing[:20])}" + (" ..." if len(missing) > 20 else "")
+    return (
+        f"Completeness of {session}: {_pct(share)} of the active universe has a bar"
+        + (listed if missing else "")
+        + f" (dq_symbol_coverage: {result.status})."
+    )
+
+
+def _bar_facts(cur, d: dt.date, s: Section) -> None:
+    """Counts of what the marts hold for the session: clean, quarantined and discrepant bars."""
+    s.lines.append(f"{_scalar(cur, 'select count(*) from marts.bars_daily where d = %s', (d,))} clean bars on {d}.")
+    try:
         t = _query(
             cur,
             "select reason, count(*) as bars, string_agg(distinct symbol, ', ') as symbols "
             "from marts.bars_quarantine where d = %s group by reason order by bars desc",
             (d,),
         )
-        cur.execute("select count(*) from marts.bars_quarantine")
-        s.lines.append(f"{sum(r[1] for r in t.rows)} bars quarantined on {d} ({cur.fetchone()[0]} in total).")
+        total = _scalar(cur, "select count(*) from marts.bars_quarantine")
+        s.lines.append(f"{sum(r[1] for r in t.rows)} bars quarantined on {d} ({total} in total).")
         if t.rows:
             s.tables.append(("Quarantined on this session", t))
-    else:
-        s.lines.append("bars_quarantine: not available.")
-    if _exists(cur, "marts.bar_source_discrepancies"):
-        cur.execute("select count(*) from marts.bar_source_discrepancies where d = %s", (d,))
-        s.lines.append(f"{cur.fetchone()[0]} FMP/Yahoo close discrepancies on {d}.")
-    # dbt's own verdicts (last build) and the stored failures an analyst can query in schema dq.
+        n = _scalar(cur, "select count(*) from marts.bar_source_discrepancies where d = %s", (d,))
+        s.lines.append(f"{n} FMP/Yahoo close discrepancies on {d}.")
+    except NotBuilt as exc:
+        s.lines.append(f"{exc.relation}: not available (not built yet).")
+
+
+def _verdicts(cur, run_id: str | None) -> tuple[list[dbt_results.NodeResult], list[dq.DqResult], str]:
+    """The tests of the reported run, or of the newest runs that ran them when that run ran none."""
+    tests = [r for r in dbt_results.recorded_for_run(cur, run_id) if r.resource_type == "test"] if run_id else []
+    if tests:
+        return tests, dq.for_run(cur, run_id), f"run {run_id}"
+    return dbt_results.latest_tests(cur), dq.latest(cur), "the latest run of each test"
+
+
+def data_quality(cur, d: dt.date, s: Section, run_id: str | None = None) -> None:
+    tests, checks, source = _verdicts(cur, run_id)
+    s.lines.append(_coverage_line(dq.find(checks, dq.COVERAGE), d))
     try:
-        results = json.loads((dbt_target_path() / "run_results.json").read_text())
-        statuses: dict[str, int] = {}
-        failing = []
-        for r in results.get("results", []):
-            if r.get("unique_id", "").startswith("test."):
-                statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-                if r["status"] in ("fail", "warn", "error"):
-                    failing.append((r["unique_id"].split(".")[2], r["status"], r.get("failures")))
-        generated = results.get("metadata", {}).get("generated_at", "?")
-        s.lines.append(
-            f"dbt tests in the last build ({generated}): " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-        )
-        if failing:
-            s.tables.append(("Tests that did not pass", Table(["test", "status", "failing_rows"], failing[:50])))
-    except (OSError, ValueError):
-        s.lines.append("dbt run results: not available (no build in this target path yet).")
-    cur.execute("select table_name from information_schema.tables where table_schema = 'dq' order by table_name")
-    tables = [r[0] for r in cur.fetchall()]
-    stored = []
-    for name in tables:
-        cur.execute(f'select count(*) from dq."{name}"')  # names come from the catalog
-        n = cur.fetchone()[0]
-        if n:
-            stored.append((f"dq.{name}", n))
-    if tables:
-        s.lines.append(f"{len(stored)} of {len(tables)} stored test tables in schema dq have failing rows.")
+        _bar_facts(cur, d, s)
+    except NotBuilt as exc:
+        s.lines.append(f"{exc.relation}: not available (not built yet).")
+    if not tests:
+        s.lines.append("dbt tests: no results recorded in this database yet (they are recorded by `make eod`).")
+        return
+    statuses: dict[str, int] = {}
+    for r in tests:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    s.lines.append(f"dbt tests of {source}: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + ".")
+    failing = [(r.name, r.status, r.failures) for r in tests if r.status in dbt_results.NOT_PASSED]
+    if failing:
+        s.tables.append(("Tests that did not pass", Table(["test", "status", "fail_calc"], failing[:50])))
+    stored = [(f"{dq.DQ_SCHEMA}.{c.check.test}", c.level, len(c.rows), c.summary()) for c in checks if c.rows]
     if stored:
-        s.tables.append(("Stored failures (schema dq)", Table(["table", "rows"], stored)))
-    return s
+        s.tables.append(
+            ("Data-quality checks with stored rows (schema dq)", Table(["table", "verdict", "rows", "detail"], stored))
+        )
 
 
-def job_timings(cur, run_id: str | None) -> Section:
-    s = Section("jobs", "Job timings")
+def job_timings(cur, run_id: str | None, s: Section) -> None:
     if not run_id:
-        return s.unavailable("not available: job_log is empty")
+        s.unavailable("not available: job_log is empty")
+        return
     t = _query(
         cur,
         """
@@ -475,17 +439,16 @@ def job_timings(cur, run_id: str | None) -> Section:
         (run_id,),
     )
     if not t.rows:
-        return s.unavailable(f"not available: no job_log rows for run {run_id}")
+        s.unavailable(f"not available: no job_log rows for run {run_id}")
+        return
     s.lines.append(f"Run {run_id}.")
     s.tables.append((None, t))
     done = [(r[0], float(r[3])) for r in t.rows if r[3] is not None]
     if done:
         s.images.append(("Job timings", charts.job_timings([j for j, _ in done], [x for _, x in done])))
-    return s
 
 
-def alerts_section(cur, run_id: str | None) -> Section:
-    s = Section("alerts", "Alerts")
+def alerts_section(cur, run_id: str | None, s: Section) -> None:
     t = _query(
         cur,
         "select raised_at, tier, code, message from ops.alerts "
@@ -496,7 +459,6 @@ def alerts_section(cur, run_id: str | None) -> Section:
         s.lines.append("No alerts in the last 24 hours.")
     else:
         s.tables.append((None, t))
-    return s
 
 
 def summary(report_sections: list[Section], d: dt.date | None, run_id: str | None) -> Section:
@@ -511,26 +473,51 @@ def summary(report_sections: list[Section], d: dt.date | None, run_id: str | Non
     return s
 
 
+# (key, title, function filling the section): the first list is given the session, the second the run id
+SESSION_SECTIONS: list[tuple[str, str, Callable]] = [
+    ("market_gate", "Market gate", market_gate),
+    ("market_chart", "Market filter symbol", market_chart),
+    ("signals", "Signals by strategy and direction", signals),
+    ("orders", "Orders placed and blocked", orders),
+    ("fills", "Fills and stops", fills_and_stops),
+    ("positions", "Positions", positions),
+    ("sectors", "Sector exposure against the cap", sector_exposure),
+    ("equity", "Equity curve and drawdown", equity),
+    ("data_quality", "Data quality", data_quality),
+]
+RUN_SECTIONS: list[tuple[str, str, Callable]] = [
+    ("jobs", "Job timings", job_timings),
+    ("alerts", "Alerts", alerts_section),
+]
+
+
+def _section(conn, cur, key: str, title: str, fill: Callable, *args) -> Section:
+    s = Section(key, title)
+    try:
+        fill(cur, *args, s)
+    except NotBuilt as exc:
+        s.unavailable(f"not available: {exc.relation} is not built yet")
+    except Exception as exc:  # noqa: BLE001 - one broken mart must not sink the report
+        conn.rollback()
+        s.unavailable(f"error: {exc}")
+    return s
+
+
 def build_report(conn, session: dt.date | None = None, run_id: str | None = None) -> Report:
     """Every section for one session; sections that cannot be built say why."""
     with conn.cursor() as cur:
         d = resolve_session(cur, session)
         rid = resolve_run_id(cur, run_id)
-        steps: list = []
         sections: list[Section] = []
         if d is None:
             sections.append(Section("bars", "Bars").unavailable("not available: bars_daily is empty or not built"))
         else:
-            for fn in (market_gate, market_chart, signals, orders, fills_and_stops, positions, sector_exposure):
-                steps.append((fn, d))
-            steps += [(equity, d), (data_quality, d)]
-        steps += [(job_timings, rid), (alerts_section, rid)]
-        for fn, arg in steps:
-            try:
-                sections.append(fn(cur, arg))
-            except Exception as exc:  # noqa: BLE001 - one broken mart must not sink the report
-                conn.rollback()
-                sections.append(Section(fn.__name__, fn.__name__.replace("_", " ")).unavailable(f"error: {exc}"))
+            for key, title, fill in SESSION_SECTIONS:
+                if fill is data_quality:  # the tests of the reported run, not just the newest ones
+                    fill = functools.partial(data_quality, run_id=rid)
+                sections.append(_section(conn, cur, key, title, fill, d))
+        for key, title, fill in RUN_SECTIONS:
+            sections.append(_section(conn, cur, key, title, fill, rid))
     return Report(
         session=d,
         run_id=rid,

@@ -1,5 +1,7 @@
-"""Synthetic marts with the column contract of the indicator, signal and ledger issues, for report and query
-tests that must not wait for (or depend on) those models being built: recent dates, a few symbols."""
+"""Synthetic marts with the column contract of the indicator, signal and ledger marts (market_state,
+signals_daily, orders_eod, fills, positions_daily, portfolio_daily, ...), for report and query tests that
+must not depend on those models being built: recent dates, a few symbols, one equity (EEE) without a bar on
+the latest session so the coverage test has something to report."""
 
 from __future__ import annotations
 

@@ -100,14 +100,7 @@ def test_unwritable_log_folder_falls_back_to_stderr(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------
 # Alert thresholds, tier by tier.
 
-T = alerts.Thresholds(
-    runtime_warn_min=30,
-    runtime_critical_min=45,
-    completeness_warn=0.99,
-    completeness_critical=0.98,
-    memory_mb=1536,
-    api_latency_s=10,
-)
+T = alerts.Thresholds(runtime_warn_min=30, runtime_critical_min=45, memory_mb=1536, api_latency_s=10)
 
 
 def tiers(**facts) -> set[tuple[str, str]]:
@@ -125,8 +118,9 @@ def test_quiet_run_raises_nothing():
         ({"partial_jobs": ["ingest_fmp"]}, ("warning", "job_partial")),
         ({"duration_s": 31 * 60}, ("warning", "runtime")),
         ({"duration_s": 46 * 60}, ("critical", "runtime")),
-        ({"completeness": 0.985}, ("warning", "completeness")),
-        ({"completeness": 0.975}, ("critical", "completeness")),
+        # Coverage tiers are dbt's (dq_symbol_coverage, tested in test_dq_rules.py); the alert follows its verdict.
+        ({"coverage_status": "warn", "completeness": 0.985}, ("warning", "completeness")),
+        ({"coverage_status": "fail", "completeness": 0.975}, ("critical", "completeness")),
         ({"peak_rss_mb": 1600}, ("warning", "memory")),
         ({"slow_calls": [("fmp", "/quote", 12.0)]}, ("warning", "api_latency")),
         ({"rate_limited": [("yahoo", "/chart")]}, ("warning", "rate_limited")),
@@ -142,7 +136,7 @@ def test_each_threshold_raises_its_tier(facts, expected):
 
 
 def test_boundaries_are_exclusive():
-    assert tiers(duration_s=30 * 60, completeness=0.99, peak_rss_mb=1536) == set()
+    assert tiers(duration_s=30 * 60, coverage_status="pass", completeness=0.99, peak_rss_mb=1536) == set()
 
 
 def test_failed_job_alert_names_the_inner_job():

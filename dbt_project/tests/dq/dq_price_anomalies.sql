@@ -1,16 +1,20 @@
--- Guards: prices the indicators would turn into false signals. Over the last RT_DQ_WINDOW_SESSIONS sessions,
--- fails with the clean bars whose adjusted prices are outside expected ranges: a non-positive price, high
--- below low, open or close outside [low, high], a one-day close move beyond RT_DQ_MAX_DAILY_MOVE (40%),
--- or a move within 3% of a common split ratio (1:2, 1:3, 1:4, 1:5, 1:10, 2:3 or the reverse), the mark
--- of an unadjusted split. anomaly_pct = their share of the window's bars. Tiers: warning above
--- RT_DQ_PRICE_WARN_PCT (0.05%), critical above RT_DQ_PRICE_ERROR_PCT (0.1%). Set RT_DQ_WINDOW_SESSIONS
--- to 100000 to audit the whole history.
+-- Guards: prices the indicators would turn into false signals. Over the last RT_DQ_WINDOW_SESSIONS sessions
+-- up to the session checked (the latest of bars_daily, or the var rt_dq_session), fails with the clean bars
+-- whose adjusted prices are outside expected ranges: a non-positive price, high below low, open or close
+-- outside [low, high], a one-day close move beyond RT_DQ_MAX_DAILY_MOVE (40%), or a move within 3% of a
+-- common split ratio (1:2, 1:3, 1:4, 1:5, 1:10, 2:3 or the reverse), the mark of an unadjusted split.
+-- anomaly_pct = their share of the window's bars. Tiers: warning above RT_DQ_PRICE_WARN_PCT (0.05%),
+-- critical above RT_DQ_PRICE_ERROR_PCT (0.1%). Set RT_DQ_WINDOW_SESSIONS to 100000 to audit the whole
+-- history. This test is the only definition of a price anomaly: every tool reads its verdict and rows.
 -- The failure count dbt compares with the tiers is the share in hundredths of a percent (basis points).
+-- A run for an explicit session stores its rows in schema dq_validate, so the nightly rows in dq stay.
+{%- set session = var('rt_dq_session', '') | string %}
 {{
     config(
         fail_calc='coalesce(ceil(max(anomaly_pct) * 100), 0)::integer',
         warn_if='>' ~ (var('rt_dq_price_warn_pct') | float * 100),
         error_if='>' ~ (var('rt_dq_price_error_pct') | float * 100),
+        schema='dq_validate' if session else 'dq',
         tags=['dq'],
     )
 }}
@@ -18,9 +22,13 @@
 
 with
 
-latest as (
+session as (
 
+    {% if session -%}
+    select '{{ modules.datetime.date.fromisoformat(session) }}'::date as d
+    {%- else -%}
     select max(d) as d from {{ ref('bars_daily') }}
+    {%- endif %}
 
 ),
 
@@ -30,7 +38,7 @@ window_sessions as (
     select d
 
     from {{ ref('trading_calendar') }}
-    where is_session and d <= (select latest.d from latest)
+    where is_session and d <= (select session.d from session)
     order by d desc
     limit {{ var('rt_dq_window_sessions') | int + 1 }}
 
@@ -49,7 +57,9 @@ bars as (
         d > (select min(window_sessions.d) from window_sessions) as in_window
 
     from {{ ref('bars_daily') }}
-    where d >= (select min(window_sessions.d) from window_sessions)
+    where
+        d >= (select min(window_sessions.d) from window_sessions)
+        and d <= (select session.d from session)
 
     window by_symbol as (partition by symbol order by d)
 
@@ -91,6 +101,7 @@ final as (
     select
         symbol,
         d,
+        (select session.d from session) as session_d,
         anomaly,
         adj_open,
         adj_high,
