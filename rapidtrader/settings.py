@@ -175,8 +175,6 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_ALERT_WEBHOOK_TIMEOUT_S", "float", 5, "webhook timeout, seconds", "alerts", low=0, high=600, low_open=True),
     _s("RT_ALERT_RUNTIME_WARN_MIN", "float", 30, "run longer than this (minutes) warns", "alerts", low=0, high=10000),
     _s("RT_ALERT_RUNTIME_CRITICAL_MIN", "float", 45, "run longer than this (minutes) is critical", "alerts", low=0, high=10000),
-    _s("RT_ALERT_COMPLETENESS_WARN", "float", 0.99, "latest-session completeness under this warns", "alerts", low=0, high=1),
-    _s("RT_ALERT_COMPLETENESS_CRITICAL", "float", 0.98, "completeness under this is critical", "alerts", low=0, high=1),
     _s("RT_ALERT_MEMORY_MB", "float", 1536, "peak memory over this (MB) warns", "alerts", low=0, high=1e7),
     _s("RT_ALERT_API_LATENCY_S", "float", 10, "a provider call slower than this (s) warns", "alerts", low=0, high=3600),
     _s("RT_HEALTH_DISK_WARN", "float", 0.85, "disk use share that warns", "alerts", low=0, high=1),
