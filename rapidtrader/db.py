@@ -142,6 +142,18 @@ def _run(cmd: list[str], user: str | None, timeout: float = 60) -> subprocess.Co
     return subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def libpq_connection(url: DbUrl) -> tuple[str, dict[str, str]]:
+    """(connection string without the password, environment with PGPASSWORD) for a libpq tool (psql,
+    pg_dump, pg_restore): a password on the command line is visible to every user of the machine in `ps`."""
+    from rapidtrader.redact import public_url
+
+    env = dict(os.environ)
+    env.pop("PGPASSWORD", None)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return public_url(url.url), env
+
+
 def embedded_url(settings: Settings | None = None, dbname: str | None = None) -> DbUrl:
     s = settings or get_settings()
     return DbUrl(
@@ -352,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "psql":
             url = resolve_db_url(s)
             psql = shutil.which("psql") or str(_bin("psql"))
-            os.execv(psql, [psql, url.url])
+            conninfo, env = libpq_connection(url)
+            os.execve(psql, [psql, conninfo], env)
     except DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -28,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rapidtrader import logs  # noqa: E402
-from rapidtrader.db import DatabaseError, DbUrl, connect, embedded_bin, resolve_db_url  # noqa: E402
-from rapidtrader.redact import guard_std_streams, public_url, redact  # noqa: E402
+from rapidtrader.db import DatabaseError, DbUrl, connect, embedded_bin, libpq_connection, resolve_db_url  # noqa: E402
+from rapidtrader.redact import guard_std_streams, redact  # noqa: E402
 from rapidtrader.settings import fail_fast, get_settings  # noqa: E402
 
 SKIP_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -41,15 +40,6 @@ class ToolMissing(RuntimeError):
 
 def backup_dir() -> Path:
     return get_settings().backup_dir
-
-
-def libpq_connection(url: DbUrl) -> tuple[str, dict[str, str]]:
-    """(connection string without the password, environment with PGPASSWORD) for pg_dump/pg_restore."""
-    env = dict(os.environ)
-    env.pop("PGPASSWORD", None)
-    if url.password:
-        env["PGPASSWORD"] = url.password
-    return public_url(url.url), env
 
 
 def server_major(url: DbUrl) -> tuple[int, str]:

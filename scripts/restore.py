@@ -19,11 +19,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from backup import ToolMissing, backup_dir, find_tool, libpq_connection, row_counts, server_major  # noqa: E402
+from backup import ToolMissing, backup_dir, find_tool, row_counts, server_major  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
 from rapidtrader import logs  # noqa: E402
-from rapidtrader.db import DatabaseError, DbUrl, connect, prepare_database, resolve_db_url  # noqa: E402
+from rapidtrader.db import (  # noqa: E402
+    DatabaseError,
+    DbUrl,
+    connect,
+    libpq_connection,  # noqa: E402
+    prepare_database,
+    resolve_db_url,
+)
 from rapidtrader.redact import guard_std_streams, redact  # noqa: E402
 from rapidtrader.settings import fail_fast  # noqa: E402
 

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import sys
 
+from rapidtrader import run_lock
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
 from rapidtrader.dbt_runner import run_dbt
 from rapidtrader.settings import fail_fast
@@ -97,7 +98,8 @@ def render(rows: list[dict]) -> str:
 def run(url: DbUrl, start: str, end: str | None, capital: float | None = None, with_inputs: bool = False) -> str:
     """Build the backtest models and return the printed report."""
     args = dbt_args(start, end, capital, with_inputs)
-    result = run_dbt(args, url)
+    with run_lock.hold(url, "backtest"):
+        result = run_dbt(args, url)
     if result.returncode != 0:
         raise BacktestFailed(
             f"`dbt {' '.join(args)}` exited {result.returncode}: see the dbt output above "
