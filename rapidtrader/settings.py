@@ -157,6 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_BACKTEST_START", "date", None, "first day of a backtest (set by `make backtest`)", "ledger", dbt=True),
     _s("RT_BACKTEST_END", "date", None, "last day of a backtest (set by `make backtest`)", "ledger", dbt=True),
     # data-quality tiers (percent of the checked points; warn = runbook warning, error = critical)
+    _s("RT_DQ_SESSION", "date", None, "session the data-quality tests check (set by validate_data.py --date)", "data quality", dbt=True, shown_default="(the latest session)"),
     _s("RT_DQ_WINDOW_SESSIONS", "int", 20, "data quality: sessions checked", "data quality", low=1, high=10000, dbt=True),
     _s("RT_DQ_COVERAGE_WARN_PCT", "float", 1, "coverage: % of symbols missing for a warning", "data quality", low=0, high=100, dbt=True),
     _s("RT_DQ_COVERAGE_ERROR_PCT", "float", 5, "coverage: % missing for an error", "data quality", low=0, high=100, dbt=True),
