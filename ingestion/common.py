@@ -397,21 +397,22 @@ def ensure_raw_indexes(credentials: str, schema: str) -> int:
     import psycopg2
 
     conn = psycopg2.connect(credentials)
+    conn.autocommit = True  # each step commits: an index build still sees rows deleted in its own transaction
     moved = 0
     try:
-        with conn, conn.cursor() as cur:
-            if _exists(cur, f"{schema}.rejects"):
-                cur.execute(f"create unique index if not exists rejects_key on {schema}.rejects (reject_id)")
+        with conn.cursor() as cur:
             for table in (BARS, CORPORATE_ACTIONS, CONSTITUENTS):
                 if not _exists(cur, f"{schema}.{table.name}"):
                     continue
-                moved += _move_bad_symbols(cur, schema, table)
-                if moved and _exists(cur, f"{schema}.rejects"):
-                    cur.execute(f"create unique index if not exists rejects_key on {schema}.rejects (reject_id)")
-                cur.execute(
-                    f"create unique index if not exists {table.name}_key on {schema}.{table.name} "
-                    f"({', '.join(table.key)})"
-                )
+                moved += _move_bad_symbols(cur, schema, table)  # one statement: atomic on its own
+            if _exists(cur, f"{schema}.rejects"):
+                cur.execute(f"create unique index if not exists rejects_key on {schema}.rejects (reject_id)")
+            for table in (BARS, CORPORATE_ACTIONS, CONSTITUENTS):
+                if _exists(cur, f"{schema}.{table.name}"):
+                    cur.execute(
+                        f"create unique index if not exists {table.name}_key on {schema}.{table.name} "
+                        f"({', '.join(table.key)})"
+                    )
     except psycopg2.Error as exc:
         raise IngestionError(f"cannot index {schema}: {_first_line(exc)}") from None
     finally:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import signal
+import string
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psycopg2
 import pytest
 
 from ingestion.common import clean_stale_workdirs, ensure_raw_indexes, last_loaded_dates, make_workdir
@@ -32,6 +35,9 @@ from tests.foundation.helpers import build_foundation
 pytestmark = [pytest.mark.e2e]
 
 DAYS = list(pd.bdate_range("2024-01-02", periods=30).date)
+# 10,000 letters that do not compress (10,000 X's would fit a btree entry once compressed): the symbol
+# that made every later run fail with "index row requires 10024 bytes".
+HUGE = "".join(random.Random(12).choices(string.ascii_uppercase, k=10_000))
 COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
 
 
@@ -92,7 +98,7 @@ def execute(url: DbUrl, sql: str) -> None:
 
 
 def test_huge_symbol_is_refused_at_the_door_and_later_runs_work(db, tmp_path):
-    rows = bars("AAA", DAYS[:5]) + [bar("X" * 10_000, DAYS[0]), bar("A\x00B", DAYS[1])]
+    rows = bars("AAA", DAYS[:5]) + [bar(HUGE, DAYS[0]), bar("A\x00B", DAYS[1])]
     folder = write_folder(tmp_path / "f", rows)
     first = load(db, folder)
     assert first.bar_rows == 5
@@ -107,7 +113,7 @@ def test_huge_symbol_is_refused_at_the_door_and_later_runs_work(db, tmp_path):
         ("invalid_symbol", 7, "file:my_bars.csv"),
         ("invalid_symbol", 8, "file:my_bars.csv"),
     ]
-    assert rejects[0][1] == "X" * 32 + "...(10000 chars)"  # kept for people, cut so it can never wedge
+    assert rejects[0][1] == HUGE[:32] + "...(10000 chars)"  # kept for people, cut so it can never wedge
     assert rejects[1][1] == "A\\x00B"  # the NUL byte escaped: Postgres text cannot hold it
 
     build_foundation(db)
@@ -125,8 +131,10 @@ def test_bad_symbol_stored_by_an_older_version_is_moved_out_so_the_index_builds(
     execute(
         db,
         "insert into raw_sample.bars (symbol, d, open, high, low, close, volume, dup_seq, source_ref) "
-        "values (repeat('X', 10000), '2024-01-02', 1, 1, 1, 1, 1, 0, 'file:old.csv')",
+        f"values ('{HUGE}', '2024-01-02', 1, 1, 1, 1, 1, 0, 'file:old.csv')",
     )
+    with pytest.raises(psycopg2.errors.ProgramLimitExceeded, match="index row requires 10024 bytes"):
+        execute(db, "create unique index bars_key on raw_sample.bars (symbol, d, dup_seq)")  # the wedge
     load(db, folder)
     assert rows_of(db, "select count(*) from raw_sample.bars") == [(5,)]
     assert rows_of(db, "select count(*) from pg_indexes where indexname = 'bars_key'") == [(1,)]
