@@ -187,7 +187,7 @@ def fmp_source(
     else:
         asked = dedupe(symbols)
     universe = [s for s in asked if symbol_problem(s) is None]
-    report.requested = list(asked)
+    report.requested = [s if s in universe else shown(s) for s in asked]
     for bad in asked:
         if bad not in universe:
             report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]}): not sent to FMP")

@@ -41,6 +41,7 @@ from ingestion.door import (
     constituent_table,
 )
 from ingestion.sample.helpers import action_files, bar_files, constituent_files, read_table, row_numbers
+from ingestion.symbols import normalize, shown, symbol_problem
 
 # (symbols, anchor) -> windows; `anchor` is the newest date in the files, where `--days N` counts back from.
 WindowsFn = Callable[[list[str], dt.date | None], dict[str, LoadWindow]]
@@ -89,7 +90,12 @@ def sample_source(
     loaded_at = now_utc()
     today = exchange_today()
     rejected: list[pd.DataFrame] = []
-    wanted_set = set(symbols) if symbols is not None else None
+    wanted_set = None
+    not_tickers = [s for s in symbols or [] if symbol_problem(s) is not None]
+    if symbols is not None:
+        wanted_set = {normalize(s) for s in symbols if symbol_problem(s) is None}
+        for bad in not_tickers:
+            report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]})")
 
     checked_files, offered = [], set()
     for path in files:
@@ -104,6 +110,7 @@ def sample_source(
     for symbol in report.requested:
         if symbol not in offered:
             report.fail(symbol, "no rows for it in the bar files")
+    report.requested += [shown(s) for s in not_tickers]
     real = bars_all[bars_all["d"] <= today]  # a future-dated row is not what the files offer today
     report.available = real.groupby("symbol")["d"].max().to_dict()
     anchor = real["d"].max() if not real.empty else None

@@ -238,7 +238,7 @@ def yfinance_source(
     fetch = downloader or YahooDownloader(threads=settings.threads, timeout_s=settings.timeout_s)
     asked = _dedupe([*symbols, *MARKET_SYMBOLS])
     universe = [s for s in asked if symbol_problem(s) is None]
-    report.requested = list(asked)
+    report.requested = [s if s in universe else shown(s) for s in asked]
     for bad in asked:
         if bad not in universe:
             report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]}): not sent to Yahoo")

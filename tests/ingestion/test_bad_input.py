@@ -464,3 +464,13 @@ def test_raw_tables_have_the_contract_columns(db, tmp_path):
             (table.name,),
         )
         assert {r[0] for r in got} == set(table.names), table.name
+
+
+def test_asked_symbols_missing_from_the_files_are_failures(db, tmp_path):
+    folder = write_folder(tmp_path / "f", bars("AAA", DAYS[:3]))
+    result = load(db, folder, symbols=["AAA", "ZZZ", "A/../../B"])
+    assert result.report.failures == {
+        "ZZZ": "no rows for it in the bar files",
+        "A/../../B": "not a ticker (the symbol has characters no ticker uses ('/'))",
+    }
+    assert result.report.coverage == pytest.approx(1 / 3)
