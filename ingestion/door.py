@@ -145,15 +145,15 @@ def dates(s: pd.Series) -> tuple[pd.Series, dict[int, tuple[str, str]]]:
         if stamps.tz is not None:
             for i in range(n):
                 problems[i] = ("invalid_date", "the date carries a time zone; give the exchange date YYYY-MM-DD")
-        else:
-            for i, ts in enumerate(stamps):
-                if ts is pd.NaT or pd.isna(ts):
-                    problems[i] = ("missing_date", "no date")
-                elif ts != ts.normalize():
-                    problems[i] = ("invalid_date", f"'{ts}' has a time of day; give the date YYYY-MM-DD")
-                else:
-                    out[i] = ts.date()
-        return pd.Series(out, index=s.index, dtype=object), problems
+            return pd.Series(out, index=s.index, dtype=object), problems
+        missing = np.asarray(stamps.isna())
+        timed = ~missing & np.asarray(stamps != stamps.normalize())
+        for i in np.flatnonzero(missing):
+            problems[int(i)] = ("missing_date", "no date")
+        for i in np.flatnonzero(timed):
+            problems[int(i)] = ("invalid_date", f"'{stamps[i]}' has a time of day; give the date YYYY-MM-DD")
+        days = pd.Series(stamps.date, index=s.index, dtype=object)
+        return days.where(~(missing | timed), None), problems
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         for i, v in enumerate(s.tolist()):
             problems[i] = (
@@ -173,6 +173,8 @@ def dates(s: pd.Series) -> tuple[pd.Series, dict[int, tuple[str, str]]]:
         days = pd.Series(parsed.dt.date, index=s.index, dtype=object)
         return days.where(good, None), problems
     values = s.tolist()
+    if set(map(type, values)) <= {dt.date}:
+        return pd.Series(values, index=s.index, dtype=object), problems  # typed dates (Parquet, vendors)
     text_pos = []
     for i, v in enumerate(values):
         if _is_missing(v):

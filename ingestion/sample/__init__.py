@@ -120,9 +120,10 @@ def sample_source(
         or [pd.DataFrame(columns=["symbol", "d"])],
         ignore_index=True,
     )
-    for symbol, group in chosen.groupby("symbol"):
-        recent = group["d"][group["d"] <= today]
-        report.ok(str(symbol), len(group), recent.max() if not recent.empty else None)
+    counts = chosen.groupby("symbol").size()
+    recent = chosen[chosen["d"] <= today].groupby("symbol")["d"].max()
+    for symbol, n in counts.items():
+        report.ok(str(symbol), int(n), recent.get(symbol))
     for symbol in wanted:
         if symbol not in report.loaded_symbols:
             report.ok(symbol, 0)  # nothing inside its window: judged against its last clean bar afterwards
