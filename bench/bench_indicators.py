@@ -58,12 +58,12 @@ def dbt(url: DbUrl, *args: str) -> float:
 
 
 def ingest_folder(url: DbUrl, folder: Path, end=None) -> float:
-    from ingestion.pipeline import ingest
+    from rapidtrader.jobs.eod_ingest import load
     from rapidtrader.settings import Settings
 
     start = time.perf_counter()
     settings = Settings(db_url=url.url, sample_dir=folder)
-    ingest("sample", credentials=url.with_password().url, settings=settings, end=end)
+    load(url, "sample", settings, end=end)
     return time.perf_counter() - start
 
 

@@ -29,7 +29,7 @@ def _load(url: DbUrl, folder: Path) -> tuple[float, float]:
     """Run the real CLI in a child process; return (seconds, child peak RSS in MB)."""
     env = dict(os.environ, RT_DB_URL=url.url, RT_SAMPLE_DIR=str(folder), RT_PROGRESS="0")
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "ingestion.pipeline", "--source", "sample"], env=env)
+    child = subprocess.Popen([sys.executable, "-m", "rapidtrader.jobs.eod_ingest", "--source", "sample"], env=env)
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started

@@ -66,10 +66,10 @@ def prepare(server: DbUrl, synthetic_years: int | None, symbols: int) -> tuple[D
             write(Path(tmp), n_symbols=symbols, years=synthetic_years)
             ingest_folder(url, Path(tmp))
     else:
-        from ingestion.pipeline import ingest
+        from rapidtrader.jobs.eod_ingest import load
         from rapidtrader.settings import Settings
 
-        ingest("sample", credentials=url.with_password().url, settings=Settings(db_url=url.url))
+        load(url, "sample", Settings(db_url=url.url))
     print(f"  inputs: building {' '.join(INPUTS)} in {name} (not timed) ...", flush=True)
     dbt(url, "build", "--select", *INPUTS, "--exclude-resource-type", "test", "unit_test")
     return url, name

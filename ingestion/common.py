@@ -1,88 +1,102 @@
-"""What every vendor package shares: the raw column shape, Arrow conversion, the load window per symbol,
-failure bookkeeping and the dlt pipeline runner.
+"""What every vendor package shares: the load window per symbol, failure bookkeeping, the SQL scope a load
+replaces, and the dlt pipeline runner.
 
-Raw tables (one schema per source: raw_sample, raw_fmp, raw_yfinance):
-- bars: symbol, d, open, high, low, close, adj_close (null when the vendor has none), volume, dup_seq,
-  source_ref, loaded_at. Merge key (symbol, d, dup_seq): dup_seq is 0 for the first row a vendor sent for
-  (symbol, d) and 1, 2, ... for repeats in the same batch, so duplicates are kept for quarantine instead of
-  being collapsed silently by the merge.
-- corporate_actions: symbol, d, action ('split' | 'dividend'), value (split: new shares per old share,
-  e.g. 4.0 for 4:1; dividend: cash amount per share), source_ref, loaded_at. Merge key (symbol, d, action).
-- constituents: symbol, name, sector, sub_industry, date_added, source_ref, loaded_at. Replaced whole on
-  every load (it is a snapshot).
+The raw tables' columns are declared once in ingestion.contract; rows are checked at the door
+(ingestion.door) before anything is written.
+
+A load replaces what its windows held: for every symbol it (re)loads, the raw rows inside that symbol's
+window are deleted and the new ones inserted in one transaction (dlt's delete-insert merge with a
+`destination_scope`), so a row that is no longer sent (a corrected duplicate, a removed bad row) does not
+linger in raw.
+
+This package is a leaf: it imports nothing from rapidtrader and reads no RT_* variable. Settings arrive as
+arguments (FmpSettings, YahooSettings, IngestConfig).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
+from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS, REJECTS, RawTable
+from ingestion.door import (
+    DoorError,
+    action_table,
+    bar_table,
+    check_actions,
+    check_bars,
+    check_constituents,
+    constituent_table,
+    describe,
+)
+from ingestion.scrub import scrub
+from ingestion.symbols import SQL_TICKER_REGEX
+
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 # Load files are local and deleted after the run: gzip-compressing them cost 6 s of a 1.27M-bar load.
 os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+# Resources are extracted one after the other, in the order a source lists them: the `rejects` resource
+# comes last and writes what the resources before it refused.
+os.environ["EXTRACT__NEXT_ITEM_MODE"] = "fifo"
 
 import dlt  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
-BAR_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("d", pa.date32(), nullable=False),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("adj_close", pa.float64()),
-        ("volume", pa.float64()),
-        pa.field("dup_seq", pa.int64(), nullable=False),
-        ("source_ref", pa.string()),
-        ("loaded_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Violation|Failed)\b.*")
 
-ACTION_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("d", pa.date32()),
-        ("action", pa.string()),
-        ("value", pa.float64()),
-        ("source_ref", pa.string()),
-        ("loaded_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
-CONSTITUENT_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("name", pa.string()),
-        ("sector", pa.string()),
-        ("sub_industry", pa.string()),
-        ("date_added", pa.date32()),
-        ("source_ref", pa.string()),
-        ("loaded_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+class OneLineLog(logging.Filter):
+    """dlt logs a failed load job with its whole traceback (90-500 lines on the console). Ingestion reports
+    every failure itself, in one line; dlt's own record is cut to one line too (its first line and the
+    exception it ends with), with secrets scrubbed."""
 
-# dlt column hints shared by all sources: exact types, and nullability that matches the data contract.
-BAR_COLUMNS = {
-    "symbol": {"data_type": "text", "nullable": False},
-    "d": {"data_type": "date", "nullable": False},
-    "dup_seq": {"data_type": "bigint", "nullable": False},
-}
-BAR_KEY = ["symbol", "d", "dup_seq"]
-ACTION_KEY = ["symbol", "d", "action"]
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage().strip()
+        lines = [x.strip() for x in text.splitlines() if x.strip()]
+        if len(lines) > 1:
+            head = lines[0].replace("Traceback (most recent call last):", "").strip()
+            tail = next((x for x in reversed(lines) if _EXCEPTION_LINE.match(x)), lines[-1])
+            text = f"{head} {tail}" if tail != head else head
+        record.msg = scrub(text)[:500]
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+_DLT_LOG = logging.getLogger("dlt")
+if not any(isinstance(f, OneLineLog) for f in _DLT_LOG.filters):
+    _DLT_LOG.addFilter(OneLineLog())
+
+# Kept for callers that name the Arrow schemas and keys directly; they come from the contract.
+BAR_SCHEMA = BARS.arrow_schema()
+ACTION_SCHEMA = CORPORATE_ACTIONS.arrow_schema()
+CONSTITUENT_SCHEMA = CONSTITUENTS.arrow_schema()
+REJECT_SCHEMA = REJECTS.arrow_schema()
+BAR_COLUMNS = BARS.dlt_columns()
+BAR_KEY = list(BARS.key)
+ACTION_KEY = list(CORPORATE_ACTIONS.key)
 
 # The benchmark and sector ETFs every source loads beside the universe.
 MARKET_SYMBOLS = ["SPY", "XLB", "XLC", "XLE", "XLF", "XLI", "XLK", "XLP", "XLRE", "XLU", "XLV", "XLY"]
+
+WORKDIR_PREFIX = "rt_dlt_"
+# A working folder from before folders were named by their process is stale after this long.
+LEGACY_WORKDIR_AGE_S = 24 * 3600
 
 
 class IngestionError(RuntimeError):
@@ -91,94 +105,98 @@ class IngestionError(RuntimeError):
 
 @dataclass
 class FetchReport:
-    """What one run asked for, what it got and which symbols failed (after retries) with why."""
+    """What one run asked for, what it got, which symbols failed (after retries) with why, and how many
+    rows the door rejected."""
 
     source: str
     requested: list[str] = field(default_factory=list)
     loaded_symbols: set[str] = field(default_factory=set)
     failures: dict[str, str] = field(default_factory=dict)
     rows: int = 0
+    # newest bar date received per symbol in this run
+    newest: dict[str, dt.date] = field(default_factory=dict)
+    # newest date the source offers per symbol, when the source knows it (the file source)
+    available: dict[str, dt.date] = field(default_factory=dict)
+    rejected: Counter = field(default_factory=Counter)  # (kind, reason) -> rows
+    reject_examples: list[str] = field(default_factory=list)
 
     def fail(self, symbol: str, error: str) -> None:
         self.failures[symbol] = error
 
-    def ok(self, symbol: str, rows: int) -> None:
+    def ok(self, symbol: str, rows: int, newest: dt.date | None = None) -> None:
         self.loaded_symbols.add(symbol)
         self.rows += rows
+        if newest is not None and (symbol not in self.newest or newest > self.newest[symbol]):
+            self.newest[symbol] = newest
+
+    def reject(self, rejects: pd.DataFrame) -> None:
+        """Count rows the door refused; keep the first few descriptions for the run's summary."""
+        if rejects.empty:
+            return
+        self.rejected.update(zip(rejects["kind"], rejects["reason"], strict=True))
+        for _, row in rejects.head(3 - len(self.reject_examples)).iterrows():
+            self.reject_examples.append(describe(row))
 
     @property
     def coverage(self) -> float:
         if not self.requested:
             return 1.0
-        return len(self.loaded_symbols) / len(set(self.requested))
+        return len(self.loaded_symbols & set(self.requested)) / len(set(self.requested))
 
-
-def env_number(environ: Mapping[str, str], name: str, default: float) -> float:
-    """A numeric setting from the environment; a typo fails loudly instead of falling back silently."""
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise IngestionError(f"{name}={raw!r} is not a number; unset it or give a number") from exc
+    def reject_line(self, dataset: str) -> str | None:
+        """The run's door rejects in one line, or None when there were none."""
+        total = sum(self.rejected.values())
+        if not total:
+            return None
+        by_reason = Counter()
+        for (_, reason), n in self.rejected.items():
+            by_reason[reason] += n
+        reasons = ", ".join(f"{reason} {n}" for reason, n in by_reason.most_common())
+        first = self.reject_examples[0] if self.reject_examples else ""
+        more = f"; first: {first}" if first else ""
+        return f"rejected {total} row(s) at the door ({reasons}), kept in {dataset}.rejects{more}"
 
 
 def now_utc() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").floor("us")
 
 
+def _without_rejects(checked, what: str, source_ref: str):
+    if not checked.rejects.empty:
+        first = describe(checked.rejects.iloc[0])
+        raise IngestionError(f"{source_ref}: {len(checked.rejects)} {what} row(s) refused at the door; first: {first}")
+    return checked.accepted
+
+
 def to_bar_table(frame: pd.DataFrame, source_ref: str, loaded_at: pd.Timestamp | None = None) -> pa.Table:
-    """Normalise a vendor frame (columns symbol, d|date, open, high, low, close, [adj_close], volume) to
-    BAR_SCHEMA. Values are kept as sent (missing stays null, bad stays bad) so staging can quarantine them;
-    dup_seq numbers repeated (symbol, d) rows in arrival order."""
-    df = frame.copy()
-    if "d" not in df.columns and "date" in df.columns:
-        df = df.rename(columns={"date": "d"})
-    missing = {"symbol", "d", "open", "high", "low", "close", "volume"} - set(df.columns)
-    if missing:
-        raise IngestionError(f"{source_ref}: bar input lacks columns {sorted(missing)}")
-    if "adj_close" not in df.columns:
-        df["adj_close"] = float("nan")
-    df["symbol"] = df["symbol"].astype("string").str.strip().str.upper()
-    df["d"] = pd.to_datetime(df["d"], errors="raise").dt.date
-    for col in ("open", "high", "low", "close", "adj_close", "volume"):
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    df["dup_seq"] = df.groupby(["symbol", "d"], sort=False).cumcount().astype("int64")
-    df["source_ref"] = source_ref
-    df["loaded_at"] = loaded_at if loaded_at is not None else now_utc()
-    df = df[[f.name for f in BAR_SCHEMA]]
-    return pa.Table.from_pandas(df, schema=BAR_SCHEMA, preserve_index=False)
+    """Bars (symbol, d|date, open, high, low, close, [adj_close], volume) -> the `bars` Arrow table; values
+    kept as sent (missing stays null, bad stays bad) so staging can quarantine them; dup_seq numbers repeated
+    (symbol, d) rows in arrival order. A row the door refuses raises (sources use ingestion.door directly
+    and keep such rows in `rejects`)."""
+    try:
+        checked = check_bars(frame, source_ref, loaded_at if loaded_at is not None else now_utc())
+    except DoorError as exc:
+        raise IngestionError(f"{source_ref}: bar input lacks columns: {exc}") from None
+    return bar_table([_without_rejects(checked, "bar", source_ref)])
 
 
 def to_action_table(frame: pd.DataFrame, source_ref: str, loaded_at: pd.Timestamp | None = None) -> pa.Table:
-    """Normalise corporate actions (symbol, d, action, value) to ACTION_SCHEMA."""
-    df = frame.copy()
-    if df.empty:
+    """Corporate actions (symbol, d, action, value) -> the `corporate_actions` Arrow table."""
+    if frame.empty:
         return ACTION_SCHEMA.empty_table()
-    df["symbol"] = df["symbol"].astype("string").str.upper()
-    df["d"] = pd.to_datetime(df["d"]).dt.date
-    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
-    df["source_ref"] = source_ref
-    df["loaded_at"] = loaded_at if loaded_at is not None else now_utc()
-    df = df.drop_duplicates(subset=["symbol", "d", "action"], keep="last")
-    return pa.Table.from_pandas(df[[f.name for f in ACTION_SCHEMA]], schema=ACTION_SCHEMA, preserve_index=False)
+    checked = check_actions(frame, source_ref, loaded_at if loaded_at is not None else now_utc())
+    return action_table([_without_rejects(checked, "corporate action", source_ref)])
 
 
 def to_constituent_table(frame: pd.DataFrame, source_ref: str) -> pa.Table:
-    """Normalise a constituent list (symbol, name, sector, [sub_industry], [date_added])."""
-    df = frame.copy()
-    for col in ("sub_industry", "date_added"):
-        if col not in df.columns:
-            df[col] = None
-    df["symbol"] = df["symbol"].astype("string").str.strip().str.upper()
-    df["date_added"] = pd.to_datetime(df["date_added"], errors="coerce").dt.date
-    df["source_ref"] = source_ref
-    df["loaded_at"] = now_utc()
-    df = df.drop_duplicates(subset=["symbol"], keep="first")
-    return pa.Table.from_pandas(
-        df[[f.name for f in CONSTITUENT_SCHEMA]], schema=CONSTITUENT_SCHEMA, preserve_index=False
-    )
+    """A constituent list (symbol, name, sector, [sub_industry], [date_added]) -> `constituents`."""
+    checked = check_constituents(frame, source_ref, now_utc())
+    return constituent_table(_without_rejects(checked, "constituent", source_ref))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Load windows
+# ---------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -208,25 +226,32 @@ def last_completed_session(now: pd.Timestamp | None = None) -> dt.date:
     return session.date()
 
 
+def exchange_today() -> dt.date:
+    """Today's date in New York: a bar dated later cannot be a real one yet."""
+    return pd.Timestamp.now(tz="America/New_York").date()
+
+
 def plan_windows(
     symbols: Iterable[str],
-    last_loaded: dict[str, dt.date],
+    last_loaded: Mapping[str, dt.date],
     *,
     end: dt.date,
     history_start: dt.date,
     reread_days: int,
     days: int | None = None,
     start: dt.date | None = None,
+    anchor: dt.date | None = None,
 ) -> dict[str, LoadWindow]:
-    """Incremental per symbol: a symbol already loaded re-reads `reread_days` before its last bar (so vendor
-    corrections merge in); a new symbol gets its full history from `history_start`. `days` or `start`
-    override both for backfills and manual re-runs."""
+    """Incremental per symbol: a symbol already loaded re-reads `reread_days` before its last (clean) bar,
+    so vendor corrections merge in; a new symbol gets its full history from `history_start`. `days` or
+    `start` override both for backfills and manual re-runs; `days` counts back from `anchor` (default `end`;
+    the file source anchors at the newest date in its files, since its end is open)."""
     windows: dict[str, LoadWindow] = {}
     for symbol in symbols:
         if start is not None:
             s = start
         elif days is not None:
-            s = end - dt.timedelta(days=days)
+            s = (anchor or end) - dt.timedelta(days=days)
         elif symbol in last_loaded:
             s = last_loaded[symbol] - dt.timedelta(days=reread_days)
         else:
@@ -236,8 +261,10 @@ def plan_windows(
     return windows
 
 
-def last_loaded_dates(credentials: str, schema: str) -> dict[str, dt.date]:
-    """max(d) per symbol already in <schema>.bars (empty when the table does not exist yet)."""
+def last_loaded_dates(credentials: str, schema: str, until: dt.date | None = None) -> dict[str, dt.date]:
+    """max(d) per symbol already in <schema>.bars, ignoring rows dated after `until` (a future-dated row is
+    quarantined, it must not move the load window past real data). Empty when the table does not exist.
+    rapidtrader passes the last *clean* date per symbol instead when the marts exist."""
     import psycopg2
 
     conn = psycopg2.connect(credentials)
@@ -246,32 +273,151 @@ def last_loaded_dates(credentials: str, schema: str) -> dict[str, dt.date]:
             cur.execute("select to_regclass(%s)", (f"{schema}.bars",))
             if cur.fetchone()[0] is None:
                 return {}
-            cur.execute(f"select symbol, max(d) from {schema}.bars group by symbol")  # noqa: S608
+            cur.execute(
+                f"select symbol, max(d) from {schema}.bars where d <= %s group by symbol",  # noqa: S608
+                (until or dt.date.max,),
+            )
             return dict(cur.fetchall())
     finally:
         conn.close()
 
 
-def ensure_raw_indexes(credentials: str, schema: str) -> None:
+# ---------------------------------------------------------------------------------------------------------
+# What a load replaces (dlt delete-insert with a destination scope)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal that is also safe inside dlt's `destination_scope` (which is str.format()ed)."""
+    return "'" + value.replace("'", "''").replace("{", "{{").replace("}", "}}") + "'"
+
+
+def window_scope(windows: Mapping[str, LoadWindow]) -> str:
+    """SQL condition selecting the raw rows that `windows` re-load: each symbol's rows inside its window."""
+    groups: dict[LoadWindow, list[str]] = {}
+    for symbol, window in windows.items():
+        groups.setdefault(window, []).append(symbol)
+    parts = [
+        f"(symbol in ({', '.join(sql_text(s) for s in sorted(syms))})"
+        f" and d between '{w.start.isoformat()}' and '{w.end.isoformat()}')"
+        for w, syms in sorted(groups.items(), key=lambda item: (item[0].start, item[0].end))
+    ]
+    return " or ".join(parts) if parts else "1 = 0"
+
+
+def in_scope(column: str, values: Iterable[str]) -> str:
+    items = sorted(set(values))
+    return f"{column} in ({', '.join(sql_text(v) for v in items)})" if items else "1 = 0"
+
+
+def replaces(resource, table: RawTable, scope: str):
+    """Make `resource` write `table` by replacing the rows in `scope` (one transaction), with the contract's
+    columns and key. Every load sets its own scope: a scope is never inherited from an earlier run."""
+    resource.apply_hints(
+        write_disposition={"disposition": "merge", "strategy": "delete-insert", "destination_scope": scope},
+        primary_key=list(table.key),
+        columns=table.dlt_columns(),
+    )
+    return resource
+
+
+def rejects_resource(collected: list[pd.DataFrame], scope: str, producers_done: Callable[[], bool] | None = None):
+    """The `rejects` table of a source: what the door refused in this run, replacing the rejects held in
+    `scope`. It is listed last in a source, after the resources that collect into `collected`."""
+    from ingestion.door import reject_table
+
+    @dlt.resource(name="rejects")
+    def rejects() -> Iterator[pa.Table]:
+        if producers_done is not None and not producers_done():
+            raise IngestionError("internal: rejects were written before every resource had been read")
+        yield reject_table(collected)
+
+    return replaces(rejects, REJECTS, scope)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Raw table housekeeping
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _exists(cur, relation: str) -> bool:
+    cur.execute("select to_regclass(%s)", (relation,))
+    return cur.fetchone()[0] is not None
+
+
+def _create_rejects_table(cur, schema: str) -> None:
+    cols = ", ".join(
+        f"{c.name} {sql}{'' if c.nullable else ' not null'}"
+        for c, (_, sql) in zip(REJECTS.columns, REJECTS.sql_columns(), strict=True)
+    )
+    cur.execute(f"create table if not exists {schema}.rejects ({cols})")
+
+
+def _move_bad_symbols(cur, schema: str, table: RawTable) -> int:
+    """Rows stored before symbols were checked at the door (a 10,000-character symbol would make the
+    unique index impossible to build, run after run) move to `rejects`, in one statement."""
+    relation = f"{schema}.{table.name}"
+    cur.execute(f"select count(*) from {relation} where symbol is null or symbol !~ %s", (SQL_TICKER_REGEX,))  # noqa: S608
+    if cur.fetchone()[0] == 0:
+        return 0
+    _create_rejects_table(cur, schema)
+    has_d = "d" in table.names
+    cur.execute(
+        f"""
+        with moved as (
+            delete from {relation} where symbol is null or symbol !~ %(regex)s returning *
+        )
+        insert into {schema}.rejects
+            (reject_id, kind, symbol_text, date_text, d, reason, detail, row_number, row_text, source_ref, loaded_at)
+        select
+            md5(%(kind)s || '|' || moved::text),
+            %(kind)s,
+            left(moved.symbol, 32) || case when length(moved.symbol) > 32
+                then '...(' || length(moved.symbol) || ' chars)' else '' end,
+            {"moved.d::text" if has_d else "null"},
+            {"moved.d" if has_d else "null::date"},
+            case when coalesce(moved.symbol, '') = '' then 'missing_symbol' else 'invalid_symbol' end,
+            'stored before symbols were checked at the door; moved out of ' || %(kind)s,
+            null,
+            left(moved::text, 500),
+            moved.source_ref,
+            now()
+        from moved
+        on conflict do nothing
+        """,  # noqa: S608
+        {"regex": SQL_TICKER_REGEX, "kind": table.name},
+    )
+    return cur.rowcount
+
+
+def ensure_raw_indexes(credentials: str, schema: str) -> int:
     """dlt creates no key or index on the merge key; add unique indexes so lookups and merges stay fast
-    and the key is enforced by the database."""
+    and the key is enforced by the database. Rows whose symbol could never be indexed (stored by an older
+    version) are first moved to `rejects`. Returns how many rows were moved."""
     import psycopg2
 
     conn = psycopg2.connect(credentials)
-    conn.autocommit = True
+    conn.autocommit = True  # each step commits: an index build still sees rows deleted in its own transaction
+    moved = 0
     try:
         with conn.cursor() as cur:
-            for table, cols in (
-                ("bars", BAR_KEY),
-                ("corporate_actions", ACTION_KEY),
-                ("constituents", ["symbol"]),
-            ):
-                cur.execute("select to_regclass(%s)", (f"{schema}.{table}",))
-                if cur.fetchone()[0] is None:
+            for table in (BARS, CORPORATE_ACTIONS, CONSTITUENTS):
+                if not _exists(cur, f"{schema}.{table.name}"):
                     continue
-                cur.execute(f"create unique index if not exists {table}_key on {schema}.{table} ({', '.join(cols)})")
+                moved += _move_bad_symbols(cur, schema, table)  # one statement: atomic on its own
+            if _exists(cur, f"{schema}.rejects"):
+                cur.execute(f"create unique index if not exists rejects_key on {schema}.rejects (reject_id)")
+            for table in (BARS, CORPORATE_ACTIONS, CONSTITUENTS):
+                if _exists(cur, f"{schema}.{table.name}"):
+                    cur.execute(
+                        f"create unique index if not exists {table.name}_key on {schema}.{table.name} "
+                        f"({', '.join(table.key)})"
+                    )
+    except psycopg2.Error as exc:
+        raise IngestionError(f"cannot index {schema}: {_first_line(exc)}") from None
     finally:
         conn.close()
+    return moved
 
 
 def with_retries(fn, *, attempts: int = 4, base_delay: float = 1.0, retry_on: tuple = (Exception,)):
@@ -288,17 +434,104 @@ def with_retries(fn, *, attempts: int = 4, base_delay: float = 1.0, retry_on: tu
     raise last
 
 
-def run_pipeline(source, *, credentials: str, dataset_name: str, pipeline_name: str) -> dict:
+# ---------------------------------------------------------------------------------------------------------
+# dlt working folders
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _process_started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def make_workdir(base: Path | None = None) -> Path:
+    """A working folder for one run, named and marked with the process that owns it."""
+    root = Path(base or tempfile.gettempdir())
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}_", dir=root))
+    owner = {"pid": os.getpid(), "started": _process_started(os.getpid())}
+    (workdir / "owner.json").write_text(json.dumps(owner))
+    return workdir
+
+
+def _stale(path: Path) -> bool:
+    match = re.match(rf"{WORKDIR_PREFIX}(\d+)_", path.name)
+    if match is None:
+        # Named before folders carried their process: only an old one is surely abandoned.
+        return time.time() - path.stat().st_mtime > LEGACY_WORKDIR_AGE_S
+    try:
+        owner = json.loads((path / "owner.json").read_text())
+    except (OSError, ValueError):
+        owner = {"pid": int(match.group(1)), "started": None}
+    started = _process_started(int(owner.get("pid", match.group(1))))
+    if started is None:
+        return True  # no such process
+    # The same pid now belongs to a younger process: the owner is gone.
+    return owner.get("started") is not None and abs(started - float(owner["started"])) > 1.0
+
+
+def clean_stale_workdirs(base: Path | None = None) -> list[Path]:
+    """Delete working folders left by runs that were killed (kill -9 skips every cleanup): only ours (our
+    prefix, our user) and only when the process that made them is gone."""
+    root = Path(base or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            if not path.is_dir() or path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+            if _stale(path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running a source
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return scrub(line, secrets)[:300]
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: BaseException = exc
+    while True:
+        nested = getattr(seen, "exception", None) if isinstance(seen, PipelineStepFailed) else None
+        nxt = nested or seen.__cause__ or seen.__context__
+        if nxt is None or nxt is seen:
+            return seen
+        seen = nxt
+
+
+def run_pipeline(
+    source,
+    *,
+    credentials: str,
+    dataset_name: str,
+    pipeline_name: str,
+    progress: bool = False,
+    secrets: Iterable[str | None] = (),
+) -> dict:
     """Run one dlt source into `dataset_name` with a throwaway working folder (load packages are not
-    left to accumulate). Returns the row counts per table that dlt normalised."""
-    workdir = Path(tempfile.mkdtemp(prefix="rt_dlt_"))
+    left to accumulate, and folders of killed runs are cleaned first). Returns the row counts per table
+    that dlt normalised. Every failure is an IngestionError of one line."""
+    clean_stale_workdirs()
+    workdir = make_workdir()
     try:
         pipeline = dlt.pipeline(
             pipeline_name=pipeline_name,
             destination=dlt.destinations.postgres(credentials=credentials),
             dataset_name=dataset_name,
             pipelines_dir=str(workdir),
-            progress="log" if os.environ.get("RT_PROGRESS", "1") == "1" else None,
+            progress="log" if progress else None,
         )
         try:
             pipeline.run(source)
@@ -306,10 +539,17 @@ def run_pipeline(source, *, credentials: str, dataset_name: str, pipeline_name: 
             # dlt wraps errors raised while extracting; surface our own one-sentence error unwrapped.
             cause: BaseException | None = exc
             while cause is not None and not isinstance(cause, IngestionError):
-                cause = cause.__cause__ or cause.__context__
+                nested = getattr(cause, "exception", None)
+                cause = (nested if isinstance(nested, BaseException) else None) or cause.__cause__ or cause.__context__
             if cause is not None:
                 raise cause from exc
-            raise
+            # Anything else: one line naming the step and the cause. The run's load packages live in this
+            # run's working folder, which is deleted below: nothing is retried, so say so.
+            raise IngestionError(
+                f"loading {dataset_name} failed at dlt's {exc.step} step: "
+                f"{type(_root_cause(exc)).__name__}: {_first_line(_root_cause(exc), secrets)} "
+                "(nothing of this run is retried; fix the cause and run again)"
+            ) from None
         counts = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace else {}
         ensure_raw_indexes(credentials, dataset_name)
         return {k: v for k, v in counts.items() if not k.startswith("_dlt")}

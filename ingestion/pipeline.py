@@ -1,29 +1,31 @@
-"""Ingestion CLI: load one source into its raw schema.
+"""Load one source into its raw schema (a library: the command line is `python -m rapidtrader.jobs.eod_ingest`).
 
-    python -m ingestion.pipeline --source sample|fmp|yfinance [--days N | --start D [--end D]] [--symbols A,B]
+    result = ingest("sample", credentials=url, config=IngestConfig(sample_dir=Path("my_bars")))
 
-Exit codes: 0 loaded (coverage >= RT_MIN_COVERAGE, default 95%), 1 coverage below that (the rows that did
-load are kept), 2 a fatal error (no API key, provider unreachable, bad input folder, no database).
+Settings come in as an IngestConfig (rapidtrader builds it from its settings); nothing here reads the
+environment. Load windows start from each symbol's last *clean* bar when the caller passes them
+(`last_clean`), else from the newest raw bar that is not in the future.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ingestion.common import (
     FetchReport,
     IngestionError,
+    exchange_today,
     last_completed_session,
     last_loaded_dates,
     plan_windows,
     run_pipeline,
 )
-from rapidtrader.settings import Settings, get_settings
+from ingestion.config import FmpSettings, IngestConfig, YahooSettings
 
 SOURCES = ("sample", "fmp", "yfinance")
+__all__ = ["SOURCES", "FmpSettings", "IngestConfig", "IngestResult", "YahooSettings", "ingest", "summarize"]
 
 
 @dataclass
@@ -35,10 +37,6 @@ class IngestResult:
     @property
     def bar_rows(self) -> int:
         return int(self.rows.get("bars", 0))
-
-
-def _parse_date(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
 
 
 def universe_symbols(credentials: str) -> list[str]:
@@ -62,47 +60,96 @@ def universe_symbols(credentials: str) -> list[str]:
     return []
 
 
+def judge_coverage(
+    report: FetchReport,
+    last_clean: Mapping[str, dt.date],
+    newest_possible: dt.date | None,
+) -> None:
+    """A symbol counts as loaded only when this run brought a bar newer than its last clean one, or when
+    its last clean bar is already the newest the source can have (`newest_possible` for a vendor: the last
+    completed session; the file source says per symbol in report.available). Anything else is a failure:
+    a symbol that got no new bar is not covered."""
+    for symbol in list(report.requested):
+        if symbol in report.failures:
+            continue
+        newest = report.newest.get(symbol)
+        last = last_clean.get(symbol)
+        possible = report.available.get(symbol, newest_possible)
+        if (
+            newest is not None
+            and (last is None or newest > last)
+            or last is not None
+            and possible is not None
+            and last >= possible
+        ):
+            report.loaded_symbols.add(symbol)
+        elif last is not None:
+            expected = f" (the source has {possible})" if possible is not None else ""
+            report.loaded_symbols.discard(symbol)
+            report.fail(symbol, f"no new bar after {last}, its last clean bar{expected}")
+        else:
+            report.loaded_symbols.discard(symbol)
+            report.fail(symbol, "no bars loaded in its window")
+
+
 def ingest(
     source: str,
     *,
     credentials: str,
-    settings: Settings | None = None,
+    config: IngestConfig | None = None,
     days: int | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
     symbols: list[str] | None = None,
+    last_clean: Mapping[str, dt.date] | None = None,
 ) -> IngestResult:
-    """Load `source` into raw_<source>. Raises IngestionError on fatal problems."""
-    s = settings or get_settings()
+    """Load `source` into raw_<source>. Raises IngestionError (one line) on fatal problems.
+
+    `last_clean`: the newest clean bar per symbol (rapidtrader reads it from the marts); load windows start
+    there, so a quarantined row (a future date, say) never moves a window past real data."""
+    cfg = config or IngestConfig()
     dataset = f"raw_{source}"
     report = FetchReport(source=source)
-    last = last_loaded_dates(credentials, dataset)
+    today = exchange_today()
     if source == "sample":
         end_date = end or dt.date.max
         history_start = dt.date.min
+        newest_possible = None
     else:
         end_date = min(end or dt.date.max, last_completed_session())
-        history_start = _parse_date(s.history_start)
+        history_start = cfg.history_start
+        newest_possible = end_date
+    last = dict(last_clean) if last_clean is not None else last_loaded_dates(credentials, dataset, min(end_date, today))
 
-    def windows_fn(syms: list[str]):
+    def windows_fn(syms: list[str], anchor: dt.date | None = None):
         return plan_windows(
             syms,
             last,
             end=end_date,
             history_start=history_start,
-            reread_days=s.reread_days,
+            reread_days=cfg.reread_days,
             days=days,
             start=start,
+            anchor=anchor,
         )
 
+    secrets: tuple[str | None, ...] = ()
     if source == "sample":
         from ingestion.sample import sample_source
 
-        src = sample_source(folder=s.sample_dir, windows_fn=windows_fn, report=report, symbols=symbols)
+        src = sample_source(folder=cfg.sample_dir, windows_fn=windows_fn, report=report, symbols=symbols)
     elif source == "fmp":
         from ingestion.fmp import fmp_source
 
-        src = fmp_source(symbols, windows_fn, report, api_key=s.fmp_api_key)
+        secrets = (cfg.fmp_api_key,)
+        src = fmp_source(
+            symbols,
+            windows_fn,
+            report,
+            api_key=cfg.fmp_api_key,
+            base_url=cfg.fmp.base_url,
+            settings=cfg.fmp,
+        )
     elif source == "yfinance":
         from ingestion.yfinance import yfinance_source
 
@@ -111,10 +158,18 @@ def ingest(
             raise IngestionError(
                 "no universe to fetch: load the constituents first (`python scripts/seed_sp500.py`) or pass --symbols"
             )
-        src = yfinance_source(universe, windows_fn, report)
+        src = yfinance_source(universe, windows_fn, report, settings=cfg.yahoo)
     else:
         raise IngestionError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-    rows = run_pipeline(src, credentials=credentials, dataset_name=dataset, pipeline_name=f"rt_{source}")
+    rows = run_pipeline(
+        src,
+        credentials=credentials,
+        dataset_name=dataset,
+        pipeline_name=f"rt_{source}",
+        progress=cfg.progress,
+        secrets=secrets,
+    )
+    judge_coverage(report, last, newest_possible)
     return IngestResult(source=source, rows=rows, report=report)
 
 
@@ -124,6 +179,9 @@ def summarize(result: IngestResult, min_coverage: float) -> tuple[int, str]:
     lines = [f"{result.source}: loaded {result.rows or {}}"]
     code = 0
     if report is not None:
+        rejects = report.reject_line(f"raw_{result.source}")
+        if rejects:
+            lines.append(rejects)
         lines.append(
             f"coverage {report.coverage:.1%} of {len(set(report.requested))} symbols ({len(report.failures)} failed)"
         )
@@ -133,41 +191,3 @@ def summarize(result: IngestResult, min_coverage: float) -> tuple[int, str]:
             lines.append(f"coverage below {min_coverage:.0%}: exiting non-zero (loaded rows are kept)")
             code = 1
     return code, "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", choices=SOURCES, default=None, help="default: RT_DATA_SOURCE")
-    window = parser.add_mutually_exclusive_group()
-    window.add_argument("--days", type=int, help="re-load the last N calendar days for every symbol")
-    window.add_argument("--start", type=_parse_date, help="first date to (re)load, YYYY-MM-DD")
-    parser.add_argument("--end", type=_parse_date, help="last date to load, YYYY-MM-DD")
-    parser.add_argument("--symbols", help="comma-separated symbols (default: the whole universe)")
-    args = parser.parse_args(argv)
-
-    from rapidtrader.db import DatabaseError, resolve_db_url
-
-    s = get_settings()
-    source = args.source or s.data_source
-    symbols = [x.strip().upper() for x in args.symbols.split(",")] if args.symbols else None
-    try:
-        url = resolve_db_url(s).with_password()
-        result = ingest(
-            source,
-            credentials=url.url,
-            settings=s,
-            days=args.days,
-            start=args.start,
-            end=args.end,
-            symbols=symbols,
-        )
-    except (IngestionError, DatabaseError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    code, text = summarize(result, s.min_coverage)
-    print(text)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,10 +6,10 @@ corporate_actions merge on their natural keys, constituents is replaced whole.
 
 Failure policy: a symbol that still fails after retries is recorded in the FetchReport and skipped. The run
 stops with an IngestionError only when going on is pointless: no API key, the key is rejected, or FMP does
-not answer at all.
+not answer at all. Every row passes the door (ingestion.door); refused rows go to `rejects`. A symbol that
+is not a ticker is never sent to FMP.
 
-Settings (environment): RT_FMP_MAX_CALLS_PER_MIN (300), RT_FMP_TIMEOUT (30 s), RT_FMP_MAX_ATTEMPTS (5),
-RT_FMP_BACKOFF (1.0), RT_FMP_MAX_RETRY_DELAY (60 s), RT_FMP_CHUNK_DAYS (1800), RT_FMP_ADJUSTED (1).
+Settings arrive as an FmpSettings (rapidtrader fills it from RT_FMP_*); nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -22,23 +22,22 @@ import pandas as pd
 import pyarrow as pa
 
 from ingestion.common import (
-    ACTION_KEY,
-    BAR_COLUMNS,
-    BAR_KEY,
     MARKET_SYMBOLS,
     FetchReport,
     IngestionError,
     LoadWindow,
+    in_scope,
     last_completed_session,
     now_utc,
-    to_action_table,
-    to_bar_table,
-    to_constituent_table,
+    rejects_resource,
+    replaces,
+    window_scope,
 )
+from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS
+from ingestion.door import action_table, bar_table, check_actions, check_bars, check_constituents, constituent_table
 from ingestion.fmp.helpers import (
     ADJUSTED_PATH,
     CONSTITUENTS_PATH,
-    DEFAULT_BASE_URL,
     DIVIDENDS_PATH,
     PRICE_PATH,
     SPLITS_PATH,
@@ -53,7 +52,9 @@ from ingestion.fmp.helpers import (
     date_chunks,
     dedupe,
     records,
+    scrub,
 )
+from ingestion.symbols import shown, symbol_problem
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,9 @@ Clock = Callable[[], pd.Timestamp]
 
 # Symbols per yielded Arrow table: few, large tables load fast; one table per symbol would not.
 TABLE_BATCH = 50
-BAR_REF = f"fmp:{PRICE_PATH}"
-ACTION_REF = f"fmp:{SPLITS_PATH}+{DIVIDENDS_PATH}"
+BAR_REF = f"fmp:/stable{PRICE_PATH}"
+ACTION_REF = f"fmp:/stable{SPLITS_PATH}+/stable{DIVIDENDS_PATH}"
+CONSTITUENTS_REF = f"fmp:/stable{CONSTITUENTS_PATH}"
 
 
 class _Reachability:
@@ -105,10 +107,10 @@ class _Fetcher:
             return records(self.client.get_json(ADJUSTED_PATH, **params))
         except FmpAuthError as exc:
             # The same key just served prices, so this is the plan, not the key: stop asking for the run.
-            log.warning("dividend-adjusted prices not available (%s); adj_close stays null", exc)
+            log.warning("dividend-adjusted prices not available (%s); adj_close stays null", scrub(exc))
             self.fetch_adjusted = False
         except FmpRequestError as exc:
-            log.warning("%s: no dividend-adjusted prices (%s); adj_close stays null", symbol, exc)
+            log.warning("%s: no dividend-adjusted prices (%s); adj_close stays null", symbol, scrub(exc))
         return []
 
     def bars(self, symbol: str, window: LoadWindow) -> pd.DataFrame | None:
@@ -146,47 +148,57 @@ def _fetch_constituents(client: FmpClient) -> pd.DataFrame:
         ) from None
 
 
-def _flush(frames: list[pd.DataFrame], convert, source_ref: str, loaded_at) -> pa.Table:
-    return convert(pd.concat(frames, ignore_index=True), source_ref=source_ref, loaded_at=loaded_at)
-
-
 @dlt.source(name="fmp")
 def fmp_source(
     symbols: list[str] | None,
     windows_fn: WindowsFn,
     report: FetchReport,
     api_key: str | None = None,
-    base_url: str = DEFAULT_BASE_URL,
+    base_url: str | None = None,
     include_constituents: bool = True,
     *,
+    settings: FmpSettings | None = None,
     clock: Clock | None = None,
 ):
-    """Bars, corporate actions and (optionally) constituents from FMP.
+    """Bars, corporate actions, (optionally) constituents and the rows refused at the door, from FMP.
 
     symbols=None loads the S&P 500 list plus the benchmark and sector ETFs (common.MARKET_SYMBOLS).
     `windows_fn` gives each symbol's date window; `report` collects per-symbol outcomes. `clock` (a callable
-    returning a UTC pd.Timestamp) is for tests: bars after the last completed session are never stored."""
+    returning a UTC pd.Timestamp) is for tests: bars after the last completed session are never stored.
+    Each symbol's raw rows inside its window are replaced by what FMP sends now."""
     if not api_key:
         raise IngestionError("no FMP API key: set RT_FMP_API_KEY (or load with --source yfinance, which needs none)")
-    settings = FmpSettings.from_env()
-    client = FmpClient(base_url, api_key, settings)
+    settings = settings or FmpSettings()
+    client = FmpClient(base_url or settings.base_url, api_key, settings)
     cutoff = last_completed_session(clock() if clock else None)
     loaded_at = now_utc()
+    rejected: list[pd.DataFrame] = []
 
-    listing = _fetch_constituents(client) if (symbols is None or include_constituents) else None
+    listing = None
+    if symbols is None or include_constituents:
+        checked = check_constituents(_fetch_constituents(client), CONSTITUENTS_REF, loaded_at)
+        listing = checked.accepted
+        rejected.append(checked.rejects)
+        report.reject(checked.rejects)
     if symbols is None:
         if listing is None or listing.empty:
             raise IngestionError("FMP returned an empty S&P 500 list: retry later, or pass --symbols")
-        universe = dedupe([*listing["symbol"], *MARKET_SYMBOLS])
+        asked = dedupe([*listing["symbol"], *MARKET_SYMBOLS])
     else:
-        universe = dedupe(symbols)
-    report.requested = universe
+        asked = dedupe(symbols)
+    universe = [s for s in asked if symbol_problem(s) is None]
+    report.requested = [s if s in universe else shown(s) for s in asked]
+    for bad in asked:
+        if bad not in universe:
+            report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]}): not sent to FMP")
     windows = windows_fn(universe)
     fetcher = _Fetcher(client, settings, cutoff)
     reach = _Reachability(client.base_url, len(universe))
+    started: set[str] = set()
+    done: set[str] = set()
 
-    @dlt.resource(name="bars", write_disposition="merge", primary_key=BAR_KEY, columns=BAR_COLUMNS)
     def bars() -> Iterator[pa.Table]:
+        started.add("bars")
         pending: list[pd.DataFrame] = []
         for symbol in universe:
             window = windows.get(symbol)
@@ -211,17 +223,22 @@ def fmp_source(
                     "or not covered by your FMP plan",
                 )
                 continue
-            report.ok(symbol, len(frame))
-            if not frame.empty:
-                pending.append(frame)
+            checked = check_bars(frame, BAR_REF, loaded_at)
+            rejected.append(checked.rejects)
+            report.reject(checked.rejects)
+            newest = max(checked.accepted["d"]) if not checked.accepted.empty else None
+            report.ok(symbol, len(checked.accepted), newest)
+            if not checked.accepted.empty:
+                pending.append(checked.accepted)
             if len(pending) >= TABLE_BATCH:
-                yield _flush(pending, to_bar_table, BAR_REF, loaded_at)
+                yield bar_table(pending)
                 pending = []
-        if pending:
-            yield _flush(pending, to_bar_table, BAR_REF, loaded_at)
+        # Always one (possibly empty) table: the load must replace the windows even when nothing came.
+        yield bar_table(pending)
+        done.add("bars")
 
-    @dlt.resource(name="corporate_actions", write_disposition="merge", primary_key=ACTION_KEY)
     def corporate_actions() -> Iterator[pa.Table]:
+        started.add("corporate_actions")
         pending: list[pd.DataFrame] = []
         for symbol in universe:
             window = windows.get(symbol)
@@ -237,21 +254,31 @@ def fmp_source(
                 report.fail(symbol, f"corporate actions: {exc}")
                 continue
             reach.answered()
-            if not frame.empty:
-                pending.append(frame)
+            checked = check_actions(frame, ACTION_REF, loaded_at)
+            rejected.append(checked.rejects)
+            report.reject(checked.rejects)
+            if not checked.accepted.empty:
+                pending.append(checked.accepted)
             if len(pending) >= TABLE_BATCH:
-                yield _flush(pending, to_action_table, ACTION_REF, loaded_at)
+                yield action_table(pending)
                 pending = []
-        if pending:
-            yield _flush(pending, to_action_table, ACTION_REF, loaded_at)
+        yield action_table(pending)
+        done.add("corporate_actions")
 
-    resources = [bars, corporate_actions]
+    scope = window_scope(windows)
+    resources = [
+        replaces(dlt.resource(bars, name="bars"), BARS, scope),
+        replaces(dlt.resource(corporate_actions, name="corporate_actions"), CORPORATE_ACTIONS, scope),
+    ]
+    reject_scope = f"(kind in ('bars', 'corporate_actions') and {in_scope('symbol_text', universe)})"
     if include_constituents and listing is not None and not listing.empty:
         # Never replace the stored list with an empty one.
 
-        @dlt.resource(name="constituents", write_disposition="replace")
+        @dlt.resource(name="constituents", write_disposition="replace", columns=CONSTITUENTS.dlt_columns())
         def constituents() -> Iterator[pa.Table]:
-            yield to_constituent_table(listing, source_ref=f"fmp:{CONSTITUENTS_PATH}")
+            yield constituent_table(listing)
 
         resources.append(constituents)
+        reject_scope += " or kind = 'constituents'"
+    resources.append(rejects_resource(rejected, reject_scope, producers_done=lambda: started <= done))
     return resources

@@ -14,27 +14,30 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from dlt.sources.helpers.requests import ChunkedEncodingError, Client, Timeout
 from dlt.sources.helpers.requests import ConnectionError as RequestsConnectionError
 
-from ingestion.common import IngestionError, LoadWindow, env_number
+from ingestion.common import IngestionError, LoadWindow
+from ingestion.config import FmpSettings
+from ingestion.door import ISO_DATE
+from ingestion.scrub import scrub, scrub_library_logs
+from ingestion.symbols import shown, symbol_problem
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://financialmodelingprep.com"
-PRICE_PATH = "/stable/historical-price-eod/full"
-ADJUSTED_PATH = "/stable/historical-price-eod/dividend-adjusted"
-SPLITS_PATH = "/stable/splits"
-DIVIDENDS_PATH = "/stable/dividends"
-CONSTITUENTS_PATH = "/stable/sp500-constituent"
+# Paths are relative to the stable API's base (DEFAULT_BASE_URL; RT_FMP_BASE_URL in rapidtrader's settings).
+PRICE_PATH = "/historical-price-eod/full"
+ADJUSTED_PATH = "/historical-price-eod/dividend-adjusted"
+SPLITS_PATH = "/splits"
+DIVIDENDS_PATH = "/dividends"
+CONSTITUENTS_PATH = "/sp500-constituent"
 
 # FMP labels sectors the Morningstar way; the warehouse speaks GICS (the sector ETFs XLK, XLV, ... are GICS).
 # Labels that are already GICS names, or that we do not know, pass through unchanged.
@@ -56,6 +59,10 @@ BAR_FIELDS = ["symbol", "d", "open", "high", "low", "close", "adj_close", "volum
 ACTION_FIELDS = ["symbol", "d", "action", "value"]
 
 
+# FMP's words for a refused key ("Invalid API KEY", "api_key"), not a quoted `apikey=` URL parameter.
+AUTH_MESSAGE = re.compile(r"\bapi[ _]?key\b(?!\s*=)", re.IGNORECASE)
+
+
 class FmpAuthError(IngestionError):
     """FMP refused the API key: fatal, every later call would fail the same way."""
 
@@ -66,35 +73,6 @@ class FmpRequestError(Exception):
 
 class FmpUnreachable(FmpRequestError):
     """No HTTP answer at all (DNS, refused, timeout) after retries."""
-
-
-@dataclass(frozen=True)
-class FmpSettings:
-    """Knobs for the FMP client, read from RT_FMP_* environment variables (defaults suit the Starter plan)."""
-
-    max_calls_per_min: float = 300
-    timeout_s: float = 30.0
-    max_attempts: int = 5
-    backoff_factor: float = 1.0
-    max_retry_delay_s: float = 60.0
-    # Long backfills are cut into pieces so no single request asks for more history than FMP serves at once.
-    chunk_days: int = 1800
-    # The dividend-adjusted endpoint fills adj_close; it costs one extra call per symbol.
-    fetch_adjusted: bool = True
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FmpSettings:
-        env = os.environ if environ is None else environ
-        d = cls()
-        return cls(
-            max_calls_per_min=env_number(env, "RT_FMP_MAX_CALLS_PER_MIN", d.max_calls_per_min),
-            timeout_s=env_number(env, "RT_FMP_TIMEOUT", d.timeout_s),
-            max_attempts=max(1, int(env_number(env, "RT_FMP_MAX_ATTEMPTS", d.max_attempts))),
-            backoff_factor=env_number(env, "RT_FMP_BACKOFF", d.backoff_factor),
-            max_retry_delay_s=env_number(env, "RT_FMP_MAX_RETRY_DELAY", d.max_retry_delay_s),
-            chunk_days=max(1, int(env_number(env, "RT_FMP_CHUNK_DAYS", d.chunk_days))),
-            fetch_adjusted=env.get("RT_FMP_ADJUSTED", "1").strip().lower() not in ("0", "false", "no"),
-        )
 
 
 class RateLimiter:
@@ -129,6 +107,7 @@ class FmpClient:
     def __init__(self, base_url: str, api_key: str, settings: FmpSettings) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
+        scrub_library_logs()  # urllib3 logs request URLs, key included, at debug level
         self._limiter = RateLimiter(settings.max_calls_per_min)
         self._http = Client(
             request_timeout=settings.timeout_s,
@@ -140,17 +119,24 @@ class FmpClient:
         )
         self.key_accepted = False
 
-    def redact(self, text: str) -> str:
-        """Error texts quote URLs; the key must never reach logs or the job report."""
-        return text.replace(self._api_key, "***") if self._api_key else text
+    def redact(self, text: object) -> str:
+        """Error texts quote URLs and FMP's error bodies quote the request: the key must never reach an
+        exception, a log line or the job report."""
+        return scrub(text, (self._api_key,))
 
     def get_json(self, path: str, **params: Any) -> Any:
+        symbol = params.get("symbol")
+        if symbol is not None and symbol_problem(symbol):
+            # The one ticker rule, also here: nothing that is not a ticker goes into a request.
+            raise FmpRequestError(f"not a ticker: {shown(symbol)} ({symbol_problem(symbol)[1]})")
         self._limiter.wait()
         url = f"{self.base_url}{path}"
         try:
             response = self._http.get(url, params={**params, "apikey": self._api_key})
         except (RequestsConnectionError, Timeout, ChunkedEncodingError) as exc:
             raise FmpUnreachable(self.redact(f"FMP unreachable ({type(exc).__name__}: {exc})")) from None
+        except Exception as exc:  # noqa: BLE001 - requests quotes the URL (and the key) in its errors
+            raise FmpRequestError(self.redact(f"request to {path} failed ({type(exc).__name__}: {exc})")) from None
         status = response.status_code
         if status in (401, 403):
             raise FmpAuthError(
@@ -164,13 +150,14 @@ class FmpClient:
         try:
             payload = response.json()
         except ValueError:
-            raise FmpRequestError(f"{path} answered with non-JSON: {response.text[:120]!r}") from None
+            raise FmpRequestError(self.redact(f"{path} answered with non-JSON: {response.text[:120]!r}")) from None
         message = payload.get("Error Message") if isinstance(payload, dict) else None
         if message:
             # Legacy endpoints answer 200 with an error object; an invalid key is still fatal.
-            if "api key" in message.lower() or "apikey" in message.lower():
-                raise FmpAuthError(f"FMP rejected the API key ({message}): check RT_FMP_API_KEY")
-            raise FmpRequestError(f"{path}: {self.redact(message)}")
+            text = self.redact(str(message)[:300])
+            if AUTH_MESSAGE.search(str(message)):
+                raise FmpAuthError(f"FMP rejected the API key ({text}): check RT_FMP_API_KEY")
+            raise FmpRequestError(f"{path}: {text}")
         self.key_accepted = True
         return payload
 
@@ -188,7 +175,7 @@ def records(payload: Any) -> list[dict]:
         return [r for r in payload if isinstance(r, dict)]
     if isinstance(payload, dict):
         if payload.get("Error Message"):
-            raise FmpRequestError(str(payload["Error Message"]))
+            raise FmpRequestError(scrub(str(payload["Error Message"])[:300]))
         rows = payload.get("historical")
         if rows is None:
             return []
@@ -197,18 +184,27 @@ def records(payload: Any) -> list[dict]:
     raise FmpRequestError(f"unexpected payload type {type(payload).__name__}")
 
 
-def _in_window(dates: pd.Series, window: LoadWindow, cutoff: dt.date) -> pd.Series:
-    last = min(window.end, cutoff)
-    return (dates >= window.start) & (dates <= last)
+def _parse_dates(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(`d`: datetime.date where the payload has a date YYYY-MM-DD, else the value as sent, so the door
+    rejects that row with its reason instead of it being dropped or guessed; sort key, NaT when unread)."""
+    sent = frame["date"] if "date" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    text = sent.map(lambda v: v.strip() if isinstance(v, str) else None)
+    iso = text.map(lambda v: bool(v is not None and ISO_DATE.fullmatch(v)))
+    stamps = pd.to_datetime(text.where(iso), format="%Y-%m-%d", errors="coerce")
+    d = pd.Series([ts.date() if not pd.isna(ts) else v for ts, v in zip(stamps, sent, strict=True)], index=frame.index)
+    return d, stamps
 
 
-def _parse_dates(frame: pd.DataFrame, what: str, symbol: str) -> pd.Series:
-    """Dates as datetime.date; a row whose date cannot be read cannot be keyed, so it is dropped (logged)."""
-    dates = pd.to_datetime(frame["date"], errors="coerce").dt.date
-    bad = int(dates.isna().sum())
-    if bad:
-        log.warning("%s %s: %d row(s) without a readable date dropped", symbol, what, bad)
-    return dates
+def _keep(stamps: pd.Series, window: LoadWindow | None, cutoff: dt.date | None) -> pd.Series:
+    """Rows inside the window and not after the cutoff; rows without a readable date are kept for the door."""
+    dates = stamps.dt.date
+    keep = pd.Series(True, index=stamps.index)
+    if window is not None:
+        last = min(window.end, cutoff or window.end)
+        keep &= stamps.isna() | ((dates >= window.start) & (dates <= last))
+    elif cutoff is not None:
+        keep &= stamps.isna() | (dates <= cutoff)
+    return keep
 
 
 def bars_frame(
@@ -230,19 +226,17 @@ def bars_frame(
     for col in ("open", "high", "low", "close", "volume"):
         if col not in frame.columns:
             frame[col] = None
-    frame["d"] = _parse_dates(frame, "bars", symbol)
-    frame = frame[frame["d"].notna()]
+    frame["d"], stamps = _parse_dates(frame)
     if "adjClose" in frame.columns:
         frame["adj_close"] = frame["adjClose"]
     else:
-        frame["adj_close"] = frame["d"].map(adjusted_closes(adjusted_payload))
+        adjusted = adjusted_closes(adjusted_payload)
+        frame["adj_close"] = [adjusted.get(v) if isinstance(v, dt.date) else None for v in frame["d"]]
     frame["symbol"] = symbol.upper()
-    if window is not None:
-        frame = frame[_in_window(frame["d"], window, cutoff or window.end)]
-    elif cutoff is not None:
-        frame = frame[frame["d"] <= cutoff]
+    frame["_sort"] = stamps
+    frame = frame[_keep(stamps, window, cutoff)]
     # Oldest first; a stable sort keeps repeated dates in arrival order for dup_seq.
-    frame = frame.sort_values("d", kind="stable")
+    frame = frame.sort_values("_sort", kind="stable", na_position="last")
     return frame[BAR_FIELDS].reset_index(drop=True)
 
 
@@ -302,13 +296,11 @@ def actions_frame(
             "value": [v for _, _, v in rows],
         }
     )
-    frame["d"] = _parse_dates(frame, "corporate actions", symbol)
-    frame = frame[frame["d"].notna()]
-    if window is not None:
-        frame = frame[_in_window(frame["d"], window, cutoff or window.end)]
-    elif cutoff is not None:
-        frame = frame[frame["d"] <= cutoff]
-    return frame.sort_values(["d", "action"], kind="stable")[ACTION_FIELDS].reset_index(drop=True)
+    frame["d"], stamps = _parse_dates(frame)
+    frame["_sort"] = stamps
+    frame = frame[_keep(stamps, window, cutoff)]
+    frame = frame.sort_values(["_sort", "action"], kind="stable", na_position="last")
+    return frame[ACTION_FIELDS].reset_index(drop=True)
 
 
 def gics_sector(label: Any) -> Any:
@@ -328,8 +320,8 @@ def constituents_frame(payload: Any) -> pd.DataFrame:
     for col in ("name", "sector", "subSector", "dateFirstAdded"):
         if col not in frame.columns:
             frame[col] = None
-    frame = frame[frame["symbol"].notna()].copy()
-    frame["symbol"] = frame["symbol"].astype(str).str.strip().str.upper()
+    # Symbols are checked at the door (a missing or malformed one is rejected there, not dropped here).
+    frame["symbol"] = frame["symbol"].map(lambda v: v.strip().upper() if isinstance(v, str) else v)
     frame["sector"] = frame["sector"].map(gics_sector)
     frame = frame.rename(columns={"subSector": "sub_industry", "dateFirstAdded": "date_added"})
     return frame[cols].reset_index(drop=True)

@@ -1,43 +1,74 @@
 """The file source: the bundled offline sample, or a user's own CSV/Parquet bar files, through dlt.
 
-It loads into `raw_sample` exactly as the vendor sources load theirs: same columns, merge on
-(symbol, d, dup_seq), per-symbol incremental windows."""
+It loads into `raw_sample` exactly as the vendor sources load theirs: same columns, same door, per-symbol
+incremental windows, and each re-loaded window replaces what raw held for it.
+
+The files are read and checked when the source is built, before dlt starts: a file that cannot be read
+stops the run with one line, and rows the door refuses go to `rejects` (every run re-checks every file, so
+the rejects of the files read replace the ones stored before).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
 import dlt
+import numpy as np
 import pandas as pd
 
 from ingestion.common import (
-    ACTION_KEY,
-    BAR_COLUMNS,
-    BAR_KEY,
     FetchReport,
     IngestionError,
     LoadWindow,
+    exchange_today,
+    in_scope,
     now_utc,
-    to_action_table,
-    to_bar_table,
-    to_constituent_table,
+    rejects_resource,
+    replaces,
+    window_scope,
 )
-from ingestion.sample.helpers import action_files, bar_files, constituent_files, read_table
+from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS
+from ingestion.door import (
+    DoorError,
+    action_table,
+    bar_table,
+    bar_values,
+    check_actions,
+    check_bar_keys,
+    check_constituents,
+    constituent_table,
+)
+from ingestion.sample.helpers import action_files, bar_files, constituent_files, read_table, row_numbers
+from ingestion.symbols import normalize, shown, symbol_problem
 
-WindowsFn = Callable[[list[str]], dict[str, LoadWindow]]
+# (symbols, anchor) -> windows; `anchor` is the newest date in the files, where `--days N` counts back from.
+WindowsFn = Callable[[list[str], dt.date | None], dict[str, LoadWindow]]
 
 
-def _select(frame: pd.DataFrame, windows: dict[str, LoadWindow]) -> pd.DataFrame:
-    """Keep the rows inside each symbol's window; symbols without a window are not asked for."""
-    if frame.empty:
-        return frame
-    dates = pd.to_datetime(frame["d"] if "d" in frame.columns else frame["date"], errors="coerce").dt.date
-    bounds = pd.DataFrame([(s, w.start, w.end) for s, w in windows.items()], columns=["symbol", "_start", "_end"])
-    merged = frame.assign(_d=dates).merge(bounds, on="symbol", how="inner")
-    # A row whose date cannot be parsed is kept (it is quarantined downstream, never silently dropped).
-    keep = merged["_d"].isna() | ((merged["_d"] >= merged["_start"]) & (merged["_d"] <= merged["_end"]))
-    return merged.loc[keep, list(frame.columns)]
+def _in_windows(keys: pd.DataFrame, windows: dict[str, LoadWindow]) -> np.ndarray:
+    """Rows inside their symbol's window; symbols without a window are not asked for."""
+    if keys.empty or not windows:
+        return np.zeros(len(keys), dtype=bool)
+    start = keys["symbol"].map({s: w.start for s, w in windows.items()})
+    end = keys["symbol"].map({s: w.end for s, w in windows.items()})
+    known = start.notna().to_numpy() & keys["d"].notna().to_numpy()
+    inside = np.zeros(len(keys), dtype=bool)
+    d = keys["d"].to_numpy()[known]
+    inside[known] = (d >= start.to_numpy()[known]) & (d <= end.to_numpy()[known])
+    return inside
+
+
+def _checked(path: Path, check, loaded_at: pd.Timestamp, report: FetchReport, rejected: list[pd.DataFrame]):
+    frame = read_table(path)
+    try:
+        checked = check(frame, f"file:{path.name}", loaded_at, row_numbers=row_numbers(path, frame))
+    except DoorError as exc:
+        raise IngestionError(f"{path.name}: {exc}") from None
+    rejected.append(checked.rejects)
+    report.reject(checked.rejects)
+    return checked
 
 
 @dlt.source(name="sample")
@@ -46,57 +77,93 @@ def sample_source(
     windows_fn: WindowsFn,
     report: FetchReport,
     symbols: list[str] | None = None,
+    include_bars: bool = True,
 ):
-    """Bars, corporate actions and the constituent list from the files in `folder`."""
+    """Bars, corporate actions, the constituent list and the refused rows from the files in `folder`.
+    `include_bars=False` reads only the constituent list (scripts/seed_sp500.py)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise IngestionError(f"sample folder {folder} does not exist; set RT_SAMPLE_DIR to your bar files")
-    files = bar_files(folder)
-    if not files:
+    files = bar_files(folder) if include_bars else []
+    if include_bars and not files:
         raise IngestionError(f"no bar files (*.csv, *.csv.gz, *.parquet) in {folder}")
     loaded_at = now_utc()
+    today = exchange_today()
+    rejected: list[pd.DataFrame] = []
+    wanted_set = None
+    not_tickers = [s for s in symbols or [] if symbol_problem(s) is not None]
+    if symbols is not None:
+        wanted_set = {normalize(s) for s in symbols if symbol_problem(s) is None}
+        for bad in not_tickers:
+            report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]})")
 
-    @dlt.resource(name="bars", write_disposition="merge", primary_key=BAR_KEY, columns=BAR_COLUMNS)
-    def bars():
-        frames = []
-        for path in files:
-            frame = read_table(path)
-            if "symbol" not in frame.columns:
-                raise IngestionError(f"{path.name}: no `symbol` column (expected symbol,date,open,...)")
-            frame["symbol"] = frame["symbol"].astype("string").str.strip().str.upper()
-            frames.append((path, frame))
-        universe = sorted({s for _, f in frames for s in f["symbol"].dropna().unique()})
-        wanted = [s for s in universe if symbols is None or s in set(symbols)]
-        report.requested = wanted
-        windows = windows_fn(wanted)
-        for path, frame in frames:
-            chosen = _select(frame, windows)
-            if chosen.empty:
-                continue
-            table = to_bar_table(chosen, source_ref=f"file:{path.name}", loaded_at=loaded_at)
-            for symbol, count in chosen["symbol"].value_counts().items():
-                report.ok(str(symbol), int(count))
-            yield table
-        for symbol in wanted:
-            if symbol not in report.loaded_symbols and symbol in windows:
-                # Nothing new inside its window: up to date, not a failure.
-                report.loaded_symbols.add(symbol)
+    checked_files, offered = [], set()
+    for path in files:
+        checked = _checked(path, check_bar_keys, loaded_at, report, rejected)
+        checked_files.append((path, checked))
+        offered |= checked.refused_symbols
+    keys = [c.good_keys for _, c in checked_files]
+    bars_all = pd.concat(keys, ignore_index=True) if keys else pd.DataFrame(columns=["symbol", "d"])
+    offered |= set(bars_all["symbol"])
+    wanted = sorted(offered if wanted_set is None else offered & wanted_set)
+    report.requested = sorted(offered if wanted_set is None else wanted_set) if include_bars else []
+    for symbol in report.requested:
+        if symbol not in offered:
+            report.fail(symbol, "no rows for it in the bar files")
+    report.requested += [shown(s) for s in not_tickers]
+    real = bars_all[bars_all["d"] <= today]  # a future-dated row is not what the files offer today
+    report.available = real.groupby("symbol")["d"].max().to_dict()
+    anchor = real["d"].max() if not real.empty else None
+    windows = windows_fn(wanted, anchor) if include_bars else {}
+    chosen = pd.concat(
+        [bar_values(c, f"file:{p.name}", loaded_at, keep=_in_windows(c.keys, windows)) for p, c in checked_files]
+        or [pd.DataFrame(columns=["symbol", "d"])],
+        ignore_index=True,
+    )
+    counts = chosen.groupby("symbol").size()
+    recent = chosen[chosen["d"] <= today].groupby("symbol")["d"].max()
+    for symbol, n in counts.items():
+        report.ok(str(symbol), int(n), recent.get(symbol))
+    for symbol in wanted:
+        if symbol not in report.loaded_symbols:
+            report.ok(symbol, 0)  # nothing inside its window: judged against its last clean bar afterwards
+    bar_rows = bar_table([chosen])
 
-    @dlt.resource(name="corporate_actions", write_disposition="merge", primary_key=ACTION_KEY)
-    def corporate_actions():
-        for path in action_files(folder):
-            frame = read_table(path).rename(columns={"date": "d"})
-            if symbols is not None:
-                frame = frame[frame["symbol"].str.upper().isin(symbols)]
-            yield to_action_table(frame, source_ref=f"file:{path.name}", loaded_at=loaded_at)
+    actions = []
+    read_actions = action_files(folder) if include_bars else []
+    for path in read_actions:
+        checked = _checked(path, check_actions, loaded_at, report, rejected)
+        frame = checked.accepted
+        actions.append(frame if wanted_set is None else frame[frame["symbol"].isin(wanted_set)])
+    action_rows = action_table(actions)
 
-    @dlt.resource(name="constituents", write_disposition="replace")
-    def constituents():
-        paths = constituent_files(folder)
-        if not paths:
-            return
+    listing = None
+    constituent_paths = constituent_files(folder)
+    if constituent_paths:
         # The newest snapshot wins when several are bundled (names sort by date).
-        frame = read_table(paths[-1])
-        yield to_constituent_table(frame, source_ref=f"file:{paths[-1].name}")
+        listing = _checked(constituent_paths[-1], check_constituents, loaded_at, report, rejected).accepted
 
-    return bars, corporate_actions, constituents
+    def bars():
+        yield bar_rows
+
+    def corporate_actions():
+        yield action_rows
+
+    action_refs = [f"file:{p.name}" for p in read_actions]
+    action_scope = in_scope("source_ref", action_refs)
+    if wanted_set is not None:
+        action_scope = f"({action_scope}) and {in_scope('symbol', wanted_set)}"
+    every_file = [f"file:{p.name}" for p in [*files, *read_actions, *constituent_paths]]
+    resources = [
+        replaces(dlt.resource(bars, name="bars"), BARS, window_scope(windows)),
+        replaces(dlt.resource(corporate_actions, name="corporate_actions"), CORPORATE_ACTIONS, action_scope),
+    ]
+    if listing is not None:
+
+        @dlt.resource(name="constituents", write_disposition="replace", columns=CONSTITUENTS.dlt_columns())
+        def constituents():
+            yield constituent_table(listing)
+
+        resources.append(constituents)
+    resources.append(rejects_resource(rejected, in_scope("source_ref", every_file)))
+    return resources

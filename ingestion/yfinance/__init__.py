@@ -8,8 +8,9 @@ in batches (same window, at most RT_YF_BATCH_SIZE each, RT_YF_SLEEP seconds apar
 the bars and the corporate_actions table. The first batch is fetched when the source is built, so an
 offline or blocked Yahoo fails before dlt starts, with a plain IngestionError.
 
-Settings (environment): RT_YF_BATCH_SIZE (50), RT_YF_SLEEP (1 s), RT_YF_MAX_ATTEMPTS (4), RT_YF_BACKOFF
-(15 s, doubled per rate-limited attempt), RT_YF_THREADS (4), RT_YF_TIMEOUT (20 s).
+Settings arrive as a YahooSettings (rapidtrader fills it from RT_YF_*: batch size, sleep between batches,
+attempts, backoff doubled per rate-limited attempt, threads, timeout); nothing here reads the environment.
+Every row passes the door (ingestion.door); a symbol that is not a ticker never reaches a Yahoo URL.
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ import pandas as pd
 import pyarrow as pa
 
 from ingestion.common import (
-    ACTION_KEY,
-    BAR_COLUMNS,
-    BAR_KEY,
     MARKET_SYMBOLS,
     FetchReport,
     IngestionError,
     LoadWindow,
     chunked,
+    in_scope,
     last_completed_session,
     now_utc,
-    to_action_table,
-    to_bar_table,
+    rejects_resource,
+    replaces,
+    window_scope,
 )
+from ingestion.contract import BARS, CORPORATE_ACTIONS
+from ingestion.door import action_table, bar_table, check_actions, check_bars
+from ingestion.symbols import shown, symbol_problem
 from ingestion.yfinance.helpers import (
     Downloader,
     YahooDownloader,
@@ -116,6 +119,9 @@ class _YahooRun:
         self.calls = 0
         self._results: dict[int, dict[str, pa.Table | None]] = {}
         self._done: set[int] = set()
+        self.rejected: list[pd.DataFrame] = []
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
 
     def _call(self, tickers: list[str], window: LoadWindow) -> dict[str, Any]:
         if self.calls and self.settings.sleep_s:
@@ -154,21 +160,31 @@ class _YahooRun:
             if not isinstance(answer, pd.DataFrame) or answer.empty:
                 self.report.fail(symbol, NO_DATA)
                 continue
-            frame = bars_from_frame(symbol, answer, window=window, cutoff=self.cutoff)
-            self.report.ok(symbol, len(frame))
+            checked = check_bars(
+                bars_from_frame(symbol, answer, window=window, cutoff=self.cutoff), SOURCE_REF, self.loaded_at
+            )
+            self._rejects(checked.rejects)
+            newest = max(checked.accepted["d"]) if not checked.accepted.empty else None
+            self.report.ok(symbol, len(checked.accepted), newest)
             self.succeeded += 1
-            if not frame.empty:
-                bars.append(frame)
-            events = actions_from_frame(symbol, answer, window=window, cutoff=self.cutoff)
-            if not events.empty:
-                actions.append(events)
-        return {"bars": self._table(bars, to_bar_table), "actions": self._table(actions, to_action_table)}
+            if not checked.accepted.empty:
+                bars.append(checked.accepted)
+            events = check_actions(
+                actions_from_frame(symbol, answer, window=window, cutoff=self.cutoff), SOURCE_REF, self.loaded_at
+            )
+            self._rejects(events.rejects)
+            if not events.accepted.empty:
+                actions.append(events.accepted)
+        # One Arrow table per batch and kind: few large tables load fast, one per symbol would not.
+        return {
+            "bars": bar_table(bars) if bars else None,
+            "actions": action_table(actions) if actions else None,
+        }
 
-    def _table(self, frames: list[pd.DataFrame], convert: Callable[..., pa.Table]) -> pa.Table | None:
-        """One Arrow table per batch and kind: few large tables load fast, one per symbol would not."""
-        if not frames:
-            return None
-        return convert(pd.concat(frames, ignore_index=True), source_ref=SOURCE_REF, loaded_at=self.loaded_at)
+    def _rejects(self, rejects: pd.DataFrame) -> None:
+        if not rejects.empty:
+            self.rejected.append(rejects)
+            self.report.reject(rejects)
 
     def _check_alive(self) -> None:
         if self.succeeded == 0 and self.attempted >= min(self.total, FAIL_FAST_AFTER):
@@ -188,6 +204,7 @@ class _YahooRun:
         self._check_alive()
 
     def tables(self, kind: str) -> Iterator[pa.Table]:
+        self.started.add(kind)
         for i in range(len(self.batches)):
             self.ensure(i)
             parts = self._results[i]
@@ -196,6 +213,9 @@ class _YahooRun:
                 del self._results[i]
             if table is not None:
                 yield table
+        # Always one (possibly empty) table: the load must replace the windows even when nothing came.
+        yield (bar_table if kind == "bars" else action_table)([])
+        self.finished.add(kind)
 
 
 @dlt.source(name="yfinance")
@@ -204,6 +224,7 @@ def yfinance_source(
     windows_fn: WindowsFn,
     report: FetchReport,
     *,
+    settings: YahooSettings | None = None,
     downloader: Downloader | None = None,
     clock: Clock | None = None,
 ):
@@ -211,11 +232,16 @@ def yfinance_source(
 
     `windows_fn` gives each symbol's date window; `report` collects per-symbol outcomes. `downloader`
     replaces the network (see helpers.Downloader); `clock` (a callable returning a UTC pd.Timestamp) is for
-    tests: bars after the last completed session are never stored."""
-    settings = YahooSettings.from_env()
+    tests: bars after the last completed session are never stored. Each symbol's raw rows inside its window
+    are replaced by what Yahoo sends now."""
+    settings = settings or YahooSettings()
     fetch = downloader or YahooDownloader(threads=settings.threads, timeout_s=settings.timeout_s)
-    universe = _dedupe([*symbols, *MARKET_SYMBOLS])
-    report.requested = universe
+    asked = _dedupe([*symbols, *MARKET_SYMBOLS])
+    universe = [s for s in asked if symbol_problem(s) is None]
+    report.requested = [s if s in universe else shown(s) for s in asked]
+    for bad in asked:
+        if bad not in universe:
+            report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]}): not sent to Yahoo")
     cutoff = last_completed_session(clock() if clock else None)
     windows = windows_fn(universe)
     for symbol in universe:
@@ -225,12 +251,16 @@ def yfinance_source(
     if run.batches:
         run.ensure(0)
 
-    @dlt.resource(name="bars", write_disposition="merge", primary_key=BAR_KEY, columns=BAR_COLUMNS)
     def bars() -> Iterator[pa.Table]:
         yield from run.tables("bars")
 
-    @dlt.resource(name="corporate_actions", write_disposition="merge", primary_key=ACTION_KEY)
     def corporate_actions() -> Iterator[pa.Table]:
         yield from run.tables("actions")
 
-    return bars, corporate_actions
+    scope = window_scope(windows)
+    reject_scope = f"kind in ('bars', 'corporate_actions') and {in_scope('symbol_text', universe)}"
+    return (
+        replaces(dlt.resource(bars, name="bars"), BARS, scope),
+        replaces(dlt.resource(corporate_actions, name="corporate_actions"), CORPORATE_ACTIONS, scope),
+        rejects_resource(run.rejected, reject_scope, producers_done=lambda: run.started <= run.finished),
+    )

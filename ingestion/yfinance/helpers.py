@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from yfinance.exceptions import YFRateLimitError
 
-from ingestion.common import LoadWindow, env_number
+from ingestion.common import IngestionError, LoadWindow
+from ingestion.config import YahooSettings
+from ingestion.symbols import shown, symbol_problem
 
 log = logging.getLogger(__name__)
 
@@ -48,32 +48,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class YahooSettings:
-    """Knobs for Yahoo, read from RT_YF_* environment variables. Yahoo has no published limit; these
-    defaults stay well under what gets an IP blocked."""
-
-    batch_size: int = 50
-    sleep_s: float = 1.0
-    max_attempts: int = 4
-    backoff_s: float = 15.0
-    threads: int = 4
-    timeout_s: float = 20.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> YahooSettings:
-        env = os.environ if environ is None else environ
-        d = cls()
-        return cls(
-            batch_size=max(1, int(env_number(env, "RT_YF_BATCH_SIZE", d.batch_size))),
-            sleep_s=max(0.0, env_number(env, "RT_YF_SLEEP", d.sleep_s)),
-            max_attempts=max(1, int(env_number(env, "RT_YF_MAX_ATTEMPTS", d.max_attempts))),
-            backoff_s=max(0.0, env_number(env, "RT_YF_BACKOFF", d.backoff_s)),
-            threads=max(1, int(env_number(env, "RT_YF_THREADS", d.threads))),
-            timeout_s=env_number(env, "RT_YF_TIMEOUT", d.timeout_s),
-        )
-
-
 def yahoo_ticker(symbol: str) -> str:
     """Yahoo writes share classes with a dash (BRK-B) where the S&P list writes a dot (BRK.B)."""
     return symbol.strip().upper().replace(".", "-")
@@ -95,6 +69,10 @@ class YahooDownloader:
     def _one(self, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame | BaseException:
         import yfinance as yf
 
+        problem = symbol_problem(ticker)
+        if problem:
+            # The ticker goes into the URL path: only a real ticker may (not `A?X=1&Y=2`, `A/../../B`).
+            return IngestionError(f"not a ticker: {shown(ticker)} ({problem[1]}); not sent to Yahoo")
         try:
             return yf.Ticker(ticker, session=self.session).history(
                 start=start,

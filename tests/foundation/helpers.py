@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion.pipeline import IngestResult, ingest
+from ingestion.pipeline import IngestResult
 from rapidtrader.db import DbUrl
 from rapidtrader.dbt_runner import run_dbt
+from rapidtrader.jobs import eod_ingest
 from rapidtrader.settings import Settings
 
 FOUNDATION_MODELS = ["+bars_daily", "+bars_quarantine", "+symbols", "+bar_source_discrepancies"]
 
 
-def load_files(url: DbUrl, folder: Path) -> IngestResult:
+def load_files(url: DbUrl, folder: Path, **window) -> IngestResult:
+    """The nightly job's load (windows from the last clean bars), without its job bookkeeping."""
     settings = Settings(db_url=url.url, sample_dir=folder)
-    return ingest("sample", credentials=url.with_password().url, settings=settings)
+    return eod_ingest.load(url, "sample", settings, **window)
 
 
 def build_foundation(url: DbUrl) -> None:

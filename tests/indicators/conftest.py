@@ -85,11 +85,11 @@ def indicators_db(ind_server: DbUrl, tmp_path_factory: pytest.TempPathFactory) -
     name = f"rt_test_ind_{uuid.uuid4().hex[:8]}"
     url = create_scratch_database(ind_server, name)
     try:
-        from ingestion.pipeline import ingest
+        from rapidtrader.jobs.eod_ingest import load
         from rapidtrader.settings import Settings
 
         sample = Path(__file__).resolve().parents[2] / "data" / "sample"
-        ingest("sample", credentials=url.with_password().url, settings=Settings(db_url=url.url, sample_dir=sample))
+        load(url, "sample", Settings(db_url=url.url, sample_dir=sample))
         dbt(url, "build", "--select", *INDICATOR_MODELS)
         yield url
     finally:

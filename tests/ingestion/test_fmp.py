@@ -5,6 +5,7 @@ Expected values are computed from the recorded JSON, not typed in."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import socket
@@ -21,7 +22,8 @@ import pyarrow as pa
 import pytest
 
 from ingestion.common import MARKET_SYMBOLS, FetchReport, IngestionError, LoadWindow, run_pipeline
-from ingestion.fmp import fmp_source
+from ingestion.config import FmpSettings
+from ingestion.fmp import fmp_source as _fmp_source
 from ingestion.fmp.helpers import (
     ADJUSTED_PATH,
     CONSTITUENTS_PATH,
@@ -311,15 +313,14 @@ def stub() -> Iterator[StubFmp]:
         server.server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def fast_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No pacing, few quick retries: the behaviour under test is the same, only faster."""
-    monkeypatch.setenv("RT_FMP_MAX_CALLS_PER_MIN", "0")
-    monkeypatch.setenv("RT_FMP_MAX_ATTEMPTS", "3")
-    monkeypatch.setenv("RT_FMP_BACKOFF", "0.01")
-    monkeypatch.setenv("RT_FMP_MAX_RETRY_DELAY", "2")
-    monkeypatch.setenv("RT_FMP_TIMEOUT", "5")
-    monkeypatch.setenv("RT_PROGRESS", "0")
+# No pacing, few quick retries: the behaviour under test is the same, only faster.
+FAST = FmpSettings(max_calls_per_min=0, max_attempts=3, backoff_factor=0.01, max_retry_delay_s=2, timeout_s=5)
+
+
+def fmp_source(*args, **kwargs):
+    """The real source, with FAST settings unless a test passes its own."""
+    kwargs.setdefault("settings", FAST)
+    return _fmp_source(*args, **kwargs)
 
 
 def windows_fn(window: LoadWindow = WINDOW):
@@ -439,11 +440,11 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_unreachable_provider_is_fatal_and_key_is_never_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RT_FMP_MAX_ATTEMPTS", "1")
+def test_unreachable_provider_is_fatal_and_key_is_never_quoted() -> None:
+    once = dataclasses.replace(FAST, max_attempts=1)
     url = _closed_port_url()
     with pytest.raises(IngestionError, match="unreachable") as caught:
-        fmp_source(None, windows_fn(), FetchReport("fmp"), api_key=KEY, base_url=url)
+        fmp_source(None, windows_fn(), FetchReport("fmp"), api_key=KEY, base_url=url, settings=once)
     assert KEY not in str(caught.value)
 
     report = FetchReport("fmp")
@@ -454,6 +455,7 @@ def test_unreachable_provider_is_fatal_and_key_is_never_quoted(monkeypatch: pyte
         api_key=KEY,
         base_url=url,
         include_constituents=False,
+        settings=once,
     )
     with pytest.raises(Exception) as caught_run:
         collect(source, "bars")
@@ -529,3 +531,88 @@ def test_pipeline_into_postgres_is_idempotent(stub: StubFmp, ingest_db: str) -> 
             tuple(count_rows(ingest_db, f"raw_fmp.{t}") for t in ("bars", "corporate_actions", "constituents"))
         )
     assert counts[0] == counts[1] == (12, 1, 30)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hostile input (issue 12): the key never leaks, a non-ticker is never sent, no new bar is not coverage
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _all_text(report: FetchReport, error: BaseException | None, caplog: pytest.LogCaptureFixture) -> str:
+    parts = [*report.failures.values(), *report.reject_examples, *(r.getMessage() for r in caplog.records)]
+    seen = error
+    while seen is not None:
+        parts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(parts)
+
+
+def test_key_quoted_in_error_bodies_never_reaches_a_message(stub: StubFmp, caplog: pytest.LogCaptureFixture) -> None:
+    quoted = f"{stub.url}{PRICE_PATH}?symbol=BAD&apikey={KEY}"
+    stub.script[(PRICE_PATH, "BAD")] = [(500, {}, {"Error Message": f"upstream failed for {quoted}"})]
+    stub.script[(PRICE_PATH, "TXT")] = [(200, {}, f"<html>gateway error at {quoted}</html>".encode())]
+    stub.script[(PRICE_PATH, "MSG")] = [(200, {}, {"Error Message": f"Limit reached for {quoted}"})]
+    stub.script[(ADJUSTED_PATH, "AAPL")] = [(403, {}, {"Error Message": f"Special endpoint: {quoted}"})]
+    report = FetchReport("fmp")
+    source = fmp_source(
+        ["AAPL", "BAD", "TXT", "MSG"],
+        windows_fn(),
+        report,
+        api_key=KEY,
+        base_url=stub.url,
+        include_constituents=False,
+        clock=lambda: AFTER_CLOSE,
+    )
+    with caplog.at_level("DEBUG"):
+        collect(source, "bars")
+    assert set(report.failures) == {"BAD", "TXT", "MSG"}
+    assert "apikey=***" in report.failures["BAD"]  # the body is shown, the key is not
+    assert KEY not in _all_text(report, None, caplog)
+
+    # A 200 whose error object quotes the key: fatal, and still not quoted.
+    stub.script[(CONSTITUENTS_PATH, None)] = [(200, {}, {"Error Message": f"Invalid API KEY {KEY} for {quoted}"})]
+    with pytest.raises(IngestionError) as caught:
+        fmp_source(None, windows_fn(), FetchReport("fmp"), api_key=KEY, base_url=stub.url)
+    assert "rejected the API key" in str(caught.value)
+    assert KEY not in _all_text(FetchReport("fmp"), caught.value, caplog)
+
+
+def test_symbols_that_are_not_tickers_are_never_sent(stub: StubFmp) -> None:
+    report = FetchReport("fmp")
+    source = fmp_source(
+        ["AAPL", "A?X=1&Y=2", "A/../../B", "X" * 10_000],
+        windows_fn(),
+        report,
+        api_key=KEY,
+        base_url=stub.url,
+        include_constituents=False,
+        clock=lambda: AFTER_CLOSE,
+    )
+    bars = collect(source, "bars").to_pandas()
+    assert set(bars["symbol"]) == {"AAPL"}
+    assert {q.get("symbol") for _, q in stub.hits} == {"AAPL"}
+    assert sorted(report.failures) == sorted(["A?X=1&Y=2", "A/../../B", "X" * 32 + "...(10000 chars)"])
+    assert all("not a ticker" in reason for reason in report.failures.values())
+    assert report.coverage == pytest.approx(1 / 4)
+
+
+@pytest.mark.e2e
+def test_a_symbol_with_no_new_bar_is_not_covered(stub: StubFmp, ingest_db: str) -> None:
+    """The vendor answers, but with nothing newer than the symbol's last clean bar: that symbol is not
+    up to date, and coverage says so (it used to count as loaded)."""
+    from ingestion.config import IngestConfig
+    from ingestion.pipeline import ingest, summarize
+
+    config = IngestConfig(fmp_api_key=KEY, fmp=dataclasses.replace(FAST, base_url=stub.url))
+    newest = max(d(r["date"]) for r in load(STABLE_AAPL))  # 2023-01-10: all the stub ever has
+    result = ingest(
+        "fmp",
+        credentials=ingest_db,
+        config=config,
+        symbols=["AAPL", "MSFT"],
+        last_clean={"AAPL": newest, "MSFT": newest - dt.timedelta(days=5)},
+    )
+    assert result.report.loaded_symbols == {"MSFT"}  # MSFT got bars after its last clean one
+    assert result.report.failures["AAPL"].startswith(f"no new bar after {newest}, its last clean bar")
+    code, text = summarize(result, 0.95)
+    assert code == 1 and "coverage 50.0% of 2 symbols" in text

@@ -6,6 +6,7 @@ computed from the recorded JSON, not typed in. One test loads into a real Postgr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -21,7 +22,9 @@ from requests.adapters import BaseAdapter
 from yfinance.data import YfData
 
 from ingestion.common import MARKET_SYMBOLS, FetchReport, IngestionError, LoadWindow, run_pipeline
-from ingestion.yfinance import NO_DATA, yfinance_source
+from ingestion.config import YahooSettings
+from ingestion.yfinance import NO_DATA
+from ingestion.yfinance import yfinance_source as _yfinance_source
 from ingestion.yfinance.helpers import (
     YahooDownloader,
     YFRateLimitError,
@@ -147,12 +150,19 @@ def private_yfinance_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fast_yahoo(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_yfinance_cache() -> None:
     # yfinance memoises responses for past date ranges in-process; each test brings its own recordings.
     YfData.cache_get.cache_clear()
-    monkeypatch.setenv("RT_YF_SLEEP", "0")
-    monkeypatch.setenv("RT_YF_BACKOFF", "0")
-    monkeypatch.setenv("RT_PROGRESS", "0")
+
+
+# No sleeping between batches or before retries: the behaviour under test is the same, only faster.
+FAST = YahooSettings(sleep_s=0, backoff_s=0)
+
+
+def yfinance_source(*args, **kwargs):
+    """The real source, with FAST settings unless a test passes its own."""
+    kwargs.setdefault("settings", FAST)
+    return _yfinance_source(*args, **kwargs)
 
 
 def fetch_recorded(key: str, symbol: str, window: LoadWindow | None = None) -> pd.DataFrame:
@@ -314,13 +324,19 @@ def test_nothing_for_any_symbol_is_fatal() -> None:
     assert len(downloader.calls) == 1
 
 
-def test_rate_limit_backs_off_and_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RT_YF_MAX_ATTEMPTS", "3")
+def test_rate_limit_backs_off_and_retries() -> None:
     downloader = ScriptedDownloader()
     downloader.rate_limited_calls = 1
     downloader.always_limited = {"NVDA"}
     report = FetchReport("yfinance")
-    source = yfinance_source(["AAPL", "NVDA"], windows_fn(WIDE), report, downloader=downloader, clock=lambda: AFTER_ALL)
+    source = yfinance_source(
+        ["AAPL", "NVDA"],
+        windows_fn(WIDE),
+        report,
+        downloader=downloader,
+        clock=lambda: AFTER_ALL,
+        settings=dataclasses.replace(FAST, max_attempts=3),
+    )
     assert set(collect(source, "bars").column("symbol").to_pylist()) == {"AAPL"}
     # Call 1: whole batch rate-limited; call 2: answered except NVDA; call 3: NVDA alone, still limited.
     assert len(downloader.calls) == 3 and downloader.calls[2] == ["NVDA"]
@@ -344,15 +360,19 @@ def test_todays_open_bar_is_dropped() -> None:
     assert max(dates) == max(d for d in ny_dates(result(chart("NVDA"))["timestamp"]) if d < last)
 
 
-def test_batches_and_yahoo_ticker_spelling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RT_YF_BATCH_SIZE", "5")
+def test_batches_and_yahoo_ticker_spelling() -> None:
     one_day = chart("AAPL_2020_01")
     downloader = ScriptedDownloader(
         charts={"AAPL": one_day, "BRK-B": one_day, **dict.fromkeys(MARKET_SYMBOLS, one_day)}
     )
     report = FetchReport("yfinance")
     source = yfinance_source(
-        ["AAPL", "BRK.B"], windows_fn(span(one_day)), report, downloader=downloader, clock=lambda: AFTER_ALL
+        ["AAPL", "BRK.B"],
+        windows_fn(span(one_day)),
+        report,
+        downloader=downloader,
+        clock=lambda: AFTER_ALL,
+        settings=dataclasses.replace(FAST, batch_size=5),
     )
     bars = collect(source, "bars")
     assert all(len(call) <= 5 for call in downloader.calls) and len(downloader.calls) == 3
@@ -385,3 +405,24 @@ def test_pipeline_into_postgres_is_idempotent(ingest_db: str) -> None:
             (count_rows(ingest_db, "raw_yfinance.bars"), count_rows(ingest_db, "raw_yfinance.corporate_actions"))
         )
     assert counts[0] == counts[1] == (expected_bars, 7)
+
+
+def test_symbols_that_are_not_tickers_never_reach_a_yahoo_url() -> None:
+    session, adapter = recorded_session(RECORDED)
+    report = FetchReport("yfinance")
+    hostile = ["A?X=1&Y=2", "A/../../B", "X" * 10_000, "A\x00B"]
+    source = yfinance_source(
+        ["AAPL", *hostile],
+        windows_fn(WIDE),
+        report,
+        downloader=YahooDownloader(session=session),
+        clock=lambda: AFTER_ALL,
+    )
+    assert set(collect(source, "bars").column("symbol").to_pylist()) == {"AAPL"}
+    assert not [s for s in adapter.chart_requests if s not in {"AAPL", *MARKET_SYMBOLS}]
+    bad = {f for f in report.failures if "not a ticker" in report.failures[f]}
+    assert bad == {"A?X=1&Y=2", "A/../../B", "X" * 32 + "...(10000 chars)", "A\\x00B"}
+    # The downloader applies the same rule on its own: the ticker goes into the URL path.
+    answer = YahooDownloader(session=session)(["A/../../B"], WIDE.start, WIDE.end)["A/../../B"]
+    assert isinstance(answer, IngestionError) and "not a ticker" in str(answer)
+    assert "A/../../B" not in adapter.chart_requests and ".." not in "".join(adapter.chart_requests)
