@@ -21,7 +21,8 @@ from ingestion.config import FmpSettings, IngestConfig, YahooSettings
 from ingestion.pipeline import SOURCES, IngestResult, ingest, summarize
 from ingestion.symbols import normalize, shown, symbol_problem
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
-from rapidtrader.jobs.runner import job_step, new_run_id
+from rapidtrader.jobs.runner import job_step, new_run_id, report_start_failure
+from rapidtrader.redact import redact
 from rapidtrader.settings import Settings, fail_fast, get_settings
 
 
@@ -120,7 +121,7 @@ def record_failures(url: DbUrl, run_id: str, source: str, failures: dict[str, st
     with conn.cursor() as cur:
         cur.executemany(
             "insert into ops.ingest_failures (run_id, source, symbol, error) values (%s, %s, %s, %s)",
-            [(run_id, source, symbol, error) for symbol, error in sorted(failures.items())],
+            [(run_id, source, symbol, redact(error)) for symbol, error in sorted(failures.items())],
         )
     conn.close()
 
@@ -189,12 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", help="comma-separated symbols (default: the whole universe)")
     args = parser.parse_args(argv)
     s = get_settings()
+    run_id = new_run_id()
     try:
         symbols = parse_symbols(args.symbols)
         url = resolve_db_url(s)
+    except DatabaseError as exc:
+        report_start_failure(f"ingest_{args.source or s.data_source}", run_id, exc)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except IngestionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         return run(
             url,
-            new_run_id(),
+            run_id,
             source=args.source or s.data_source,
             days=args.days,
             start=args.start,
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             symbols=symbols,
         )
     except (IngestionError, DatabaseError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
 
