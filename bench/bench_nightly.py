@@ -56,6 +56,7 @@ BACKTEST_START, BACKTEST_END = "2013-02-08", "2018-02-07"
 EOD_TARGET_S, EOD_GROWTH_MAX, NOOP_TARGET_S = 15.0, 0.10, 8.0
 REBUILD_TARGET_S, REBUILD_STRETCH_S, BACKTEST_TARGET_S = 60.0, 30.0, 15.0
 MEMORY_TARGET_MB, SIZE_TARGET_MB = 1024.0, 400.0
+LOAD_HEADER = "load avg (start -> end)"
 EOD_TARGET_YEARS, GROWTH_SMALL_YEARS, GROWTH_LARGE_YEARS, REBUILD_YEARS = 10, 5, 20, 10
 
 
@@ -251,6 +252,13 @@ def seconds(run: JobRun | None) -> str:
     return f"{run.seconds:.1f} s" if run.ok else f"ERROR ({run.seconds:.1f} s)"
 
 
+def load(run: JobRun) -> str:
+    """`1.2 -> 3.4`: the 1-minute load average when the job started and ended."""
+    if run.load_before is None or run.load_after is None:
+        return "unknown"
+    return f"{run.load_before:.1f} -> {run.load_after:.1f}"
+
+
 def by_years(results: list[NightlyResult], years: int) -> NightlyResult | None:
     return next((r for r in results if r.years == years), None)
 
@@ -286,7 +294,7 @@ def print_eod(results: list[NightlyResult], opts: Options) -> None:
         target, ok = "-", None
         if r.years == EOD_TARGET_YEARS:
             target, ok = f"<= {EOD_TARGET_S:.0f} s", bool(run and run.ok and run.seconds <= EOD_TARGET_S)
-        rows.append([r.label, target, seconds(run), verdict(ok, opts.judge) if run else "-"])
+        rows.append([r.label, target, seconds(run), verdict(ok, opts.judge) if run else "-", load(run) if run else "-"])
     g = growth(results, lambda r: r.new_session)
     if g is not None:
         rows.append(
@@ -295,9 +303,10 @@ def print_eod(results: list[NightlyResult], opts: Options) -> None:
                 f"<= +{EOD_GROWTH_MAX:.0%}",
                 f"{g:+.0%}",
                 verdict(g <= EOD_GROWTH_MAX, opts.judge),
+                "",
             ]
         )
-    print(table(["data", "target", "measured", "verdict"], rows))
+    print(table(["data", "target", "measured", "verdict", LOAD_HEADER], rows))
 
 
 def print_noop(results: list[NightlyResult], opts: Options) -> None:
@@ -316,9 +325,11 @@ def print_noop(results: list[NightlyResult], opts: Options) -> None:
                 verdict(timed_ok, opts.judge) if run else "-",
                 marts,
                 ("PASS" if same else "FAIL") if r.noop_differences is not None else "-",
+                load(run) if run else "-",
             ]
         )
-    print(table(["data", "target", "measured", "verdict", "marts + ledger before/after", "verdict"], rows))
+    headers = ["data", "target", "measured", "verdict", "marts + ledger before/after", "verdict", LOAD_HEADER]
+    print(table(headers, rows))
     for r in results:
         for line in (r.noop_differences or [])[:20]:
             print(f"    {r.label}: {line}")
@@ -347,11 +358,11 @@ def print_rebuild(results: list[NightlyResult], opts: Options) -> None:
             if r.rebuild_differences is None
             else ("identical" if not r.rebuild_differences else "DIFFERENT")
         )
-        rows.append([r.label, target, seconds(run), v, same])
+        rows.append([r.label, target, seconds(run), v, same, load(run)])
     if not rows:
         print("  not run (--only / --rebuild-years)")
         return
-    print(table(["data", "target", "measured", "verdict", "marts vs the nightly path (info)"], rows))
+    print(table(["data", "target", "measured", "verdict", "marts vs the nightly path (info)", LOAD_HEADER], rows))
     for r in results:
         for line in (r.rebuild_differences or [])[:20]:
             print(f"    {r.label}: {line}")
@@ -364,7 +375,7 @@ def print_backtest(demo: DemoResult | None, opts: Options) -> None:
         return
     rows = []
     if demo.demo:
-        rows.append(["make demo (info: first load, full build, report)", "-", seconds(demo.demo), "-"])
+        rows.append(["make demo (info: first load, full build, report)", "-", seconds(demo.demo), "-", load(demo.demo)])
     if demo.backtest:
         ok = demo.backtest.ok and demo.backtest.seconds <= BACKTEST_TARGET_S
         rows.append(
@@ -373,10 +384,11 @@ def print_backtest(demo: DemoResult | None, opts: Options) -> None:
                 f"<= {BACKTEST_TARGET_S:.0f} s",
                 seconds(demo.backtest),
                 verdict(ok, opts.judge),
+                load(demo.backtest),
             ]
         )
     print(f"  data: {demo.files}")
-    print(table(["what", "target", "measured", "verdict"], rows))
+    print(table(["what", "target", "measured", "verdict", LOAD_HEADER], rows))
 
 
 def print_memory(nightly: list[NightlyResult], demo: DemoResult | None, opts: Options) -> None:
@@ -437,7 +449,10 @@ def print_size(demo: DemoResult | None, opts: Options) -> None:
 def print_breakdown(run: JobRun, where: str) -> None:
     """Section 7 for one job: its job_log steps and its 10 slowest dbt nodes."""
     parse = f"{run.full_parses} full dbt parse(s)" if run.full_parses else "dbt reused its partial parse"
-    print(f"\n  [{where}] {run.label}: {seconds(run)} wall, exit {run.exit_code}; {parse}")
+    print(
+        f"\n  [{where}] {run.label}: {seconds(run)} wall, exit {run.exit_code}; {parse}; "
+        f"load average {load(run)} on {os.cpu_count()} cores"
+    )
     if run.steps:
         outer = run.steps[0].seconds if run.steps[0].job_name == "eod_run" else None
         rows = [
@@ -446,12 +461,14 @@ def print_breakdown(run: JobRun, where: str) -> None:
                 "-" if s.seconds is None else f"{s.seconds:.1f}",
                 s.status,
                 "-" if s.rows is None else f"{s.rows:,}",
+                "-" if s.peak_rss_mb is None else f"{s.peak_rss_mb:,.0f}",
             ]
             for s in run.steps
         ]
         if outer is not None:
-            rows.append(["(outside eod_run: process start, imports, lock)", f"{run.seconds - outer:.1f}", "", ""])
-        print(table(["job_log step", "seconds", "status", "rows"], rows, "    "))
+            rows.append(["(outside eod_run: process start, imports, lock)", f"{run.seconds - outer:.1f}", "", "", ""])
+        headers = ["job_log step", "seconds", "status", "rows", "peak RSS MB so far (run_metrics)"]
+        print(table(headers, rows, "    "))
     else:
         print("    no job_log rows (this command keeps none)")
     if run.dbt_elapsed_s is not None:

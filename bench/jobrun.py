@@ -47,6 +47,7 @@ class Step:
     seconds: float | None
     status: str
     rows: int | None
+    peak_rss_mb: float | None = None  # the job's own figure at the end of this step (a running maximum)
 
 
 @dataclass
@@ -78,6 +79,8 @@ class JobRun:
     dbt_elapsed_s: float | None = None
     node_seconds_by_type: dict[str, float] = field(default_factory=dict)
     full_parses: int = 0
+    load_before: float | None = None
+    load_after: float | None = None
     error: str | None = None
 
     @property
@@ -107,6 +110,8 @@ class JobRun:
             "dbt_elapsed_s": self.dbt_elapsed_s,
             "node_seconds_by_type": self.node_seconds_by_type,
             "full_parses": self.full_parses,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
             "error": self.error,
         }
 
@@ -223,12 +228,18 @@ def _steps(url: DbUrl, run_id: str) -> tuple[list[Step], float | None]:
             steps: list[Step] = []
             peak = None
             if has_log:
+                peak_of_step = "null::float8"
+                if has_metrics:
+                    peak_of_step = (
+                        "(select max(m.peak_rss_mb) from ops.run_metrics as m "
+                        "where m.run_id = j.run_id and m.job_name = j.job_name)"
+                    )
                 cur.execute(
-                    "select job_name, extract(epoch from finished_at - started_at)::float8, status, rows "
-                    "from ops.job_log where run_id = %s order by started_at, id",
+                    "select j.job_name, extract(epoch from j.finished_at - j.started_at)::float8, j.status, "  # noqa: S608
+                    f"j.rows, {peak_of_step} from ops.job_log as j where j.run_id = %s order by j.started_at, j.id",
                     (run_id,),
                 )
-                steps = [Step(name, secs, status, rows) for name, secs, status, rows in cur.fetchall()]
+                steps = [Step(*row) for row in cur.fetchall()]
             if has_metrics:
                 cur.execute("select max(peak_rss_mb) from ops.run_metrics where run_id = %s", (run_id,))
                 peak = cur.fetchone()[0]
@@ -286,6 +297,14 @@ def _full_parses(log_dir: Path) -> int:
     return text.count("Starting full parse")
 
 
+def _load() -> float | None:
+    """The 1-minute load average: on a shared machine it says how much a figure can be trusted."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def run_job(
     label: str,
     args: list[str],
@@ -304,6 +323,7 @@ def run_job(
     job = JobRun(label=label, command=["python", *args], run_id=run_id, folder=folder)
     carry_parse_state(previous, folder)
     since = dt.datetime.now(dt.UTC)
+    job.load_before = _load()
     log = folder / "output.log"
     try:
         job.seconds, job.exit_code, job.max_process_rss_mb, job.tree_rss_mb = _spawn(
@@ -312,6 +332,7 @@ def run_job(
     except OSError as exc:
         job.error = f"could not start {' '.join(job.command)}: {exc}"
         return job
+    job.load_after = _load()
     if job.exit_code != 0:
         tail = log.read_text(errors="replace")[-3000:]
         job.error = f"exited {job.exit_code}; last output:\n{tail}"
