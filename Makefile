@@ -44,10 +44,14 @@ format: setup ## auto-format Python and SQL
 	$(VENV)/bin/ruff check --fix .
 	$(PY) -m rapidtrader.lint_sql fix dbt_project/models
 
-bench: setup ## benchmarks on the synthetic 503-symbol x 10-year set (prints figures; not a test)
+# Options of the nightly benchmark, e.g. make bench NIGHTLY_ARGS="--years 2 --symbols 50 --only eod,noop"
+NIGHTLY_ARGS ?=
+
+bench: setup ## benchmarks: ingest, indicators, ledger, then the nightly costs at 5/10/20 y + sample (prints figures; not a test)
 	$(PY) -m bench.bench_ingest
 	$(PY) -m bench.bench_indicators
 	$(PY) -m bench.bench_ledger --synthetic-years 10
+	$(PY) -m bench.bench_nightly $(NIGHTLY_ARGS)
 
 backtest: setup ## replay the ledger over history: make backtest START=2014-01-02 END=2018-02-07
 	@test -n "$(START)" -a -n "$(END)" || (echo "usage: make backtest START=YYYY-MM-DD END=YYYY-MM-DD" && exit 2)
