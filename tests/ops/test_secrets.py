@@ -155,14 +155,15 @@ def test_an_fmp_key_quoted_in_error_answers_reaches_no_sink(ops_db, fmp, tmp_pat
 def test_pg_dump_and_pg_restore_get_no_password_on_their_command_line(warehouse, ops_server, tmp_path):
     """The argv of a process is public (`ps`); the password goes through PGPASSWORD instead."""
     sys.path.insert(0, str(REPO / "scripts"))
-    from backup import candidates  # noqa: PLC0415
+    from backup import find_tool, server_major  # noqa: PLC0415
 
     password = "pw-" + uuid.uuid4().hex[:10]  # the embedded server trusts local connections: any works
     with_password = warehouse.url.replace("postgres:postgres@", f"postgres:{password}@")
     assert password in with_password
     tools = {}
+    major, _ = server_major(warehouse)
     for name in ("pg_dump", "pg_restore"):
-        real = candidates(name, 18)[0]
+        real, _ = find_tool(name, major)  # the tools the scripts would pick for this server
         spy = tmp_path / f"spy_{name}"
         spy.write_text(
             "#!/bin/sh\n"
