@@ -31,7 +31,16 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS, REJECTS, RawTable
+from ingestion.contract import (
+    BARS,
+    CONSTITUENTS,
+    CORPORATE_ACTIONS,
+    MEMBERSHIP_EVENTS,
+    MEMBERSHIP_INTERVALS,
+    REJECTS,
+    TICKER_CHANGES,
+    RawTable,
+)
 from ingestion.door import (
     DoorError,
     action_table,
@@ -48,6 +57,9 @@ from ingestion.symbols import SQL_TICKER_REGEX
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 # Load files are local and deleted after the run: gzip-compressing them cost 6 s of a 1.27M-bar load.
 os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+# The staging dataset (raw_<source>_staging) only carries a load's rows into the merge: emptied after each
+# load instead of keeping a second copy of the last load (92 MB after the sample's first load).
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 # Resources are extracted one after the other, in the order a source lists them: the `rejects` resource
 # comes last and writes what the resources before it refused.
 os.environ["EXTRACT__NEXT_ITEM_MODE"] = "fifo"
@@ -119,6 +131,8 @@ class FetchReport:
     available: dict[str, dt.date] = field(default_factory=dict)
     rejected: Counter = field(default_factory=Counter)  # (kind, reason) -> rows
     reject_examples: list[str] = field(default_factory=list)
+    # what the run could not load besides per-symbol data (a table a vendor did not give), one line each
+    notes: list[str] = field(default_factory=list)
 
     def fail(self, symbol: str, error: str) -> None:
         self.failures[symbol] = error
@@ -128,6 +142,9 @@ class FetchReport:
         self.rows += rows
         if newest is not None and (symbol not in self.newest or newest > self.newest[symbol]):
             self.newest[symbol] = newest
+
+    def note(self, line: str) -> None:
+        self.notes.append(line)
 
     def reject(self, rejects: pd.DataFrame) -> None:
         """Count rows the door refused; keep the first few descriptions for the run's summary."""
@@ -407,12 +424,23 @@ def ensure_raw_indexes(credentials: str, schema: str) -> int:
                 moved += _move_bad_symbols(cur, schema, table)  # one statement: atomic on its own
             if _exists(cur, f"{schema}.rejects"):
                 cur.execute(f"create unique index if not exists rejects_key on {schema}.rejects (reject_id)")
-            for table in (BARS, CORPORATE_ACTIONS, CONSTITUENTS):
+            # The membership tables are newer than the door: nothing unchecked was ever stored in them.
+            for table in (
+                BARS,
+                CORPORATE_ACTIONS,
+                CONSTITUENTS,
+                MEMBERSHIP_EVENTS,
+                MEMBERSHIP_INTERVALS,
+                TICKER_CHANGES,
+            ):
                 if _exists(cur, f"{schema}.{table.name}"):
                     cur.execute(
                         f"create unique index if not exists {table.name}_key on {schema}.{table.name} "
                         f"({', '.join(table.key)})"
                     )
+            # the nightly build reads only the bars loaded since its last run (dbt: bar_changes.sql)
+            if _exists(cur, f"{schema}.{BARS.name}"):
+                cur.execute(f"create index if not exists {BARS.name}_loaded_at on {schema}.{BARS.name} (loaded_at)")
     except psycopg2.Error as exc:
         raise IngestionError(f"cannot index {schema}: {_first_line(exc)}") from None
     finally:

@@ -19,6 +19,14 @@ A test fails when that file differs from what this module generates.
   as text with the reason so nothing is lost and nothing unsafe is stored: symbol_text and date_text as
   sent (escaped, cut to 32 characters), d when the date itself was readable, row_number (the CSV line or
   Parquet row), row_text (the row as `column=value` pairs, cut to 500 characters). Key reject_id.
+- membership_events: S&P 500 membership changes, action 'added' or 'removed', named by today's ticker (the
+  bundled pitindex data, FMP's historical constituent changes). Key (symbol, d, action). Replaced whole.
+- membership_intervals: a user's own membership file, [added_d, removed_d) per symbol (removed_d null: still
+  a member). Key (symbol, added_d). Replaced whole.
+- ticker_changes: old_symbol traded as new_symbol from d on (d = the first day under new_symbol). Key
+  (old_symbol, new_symbol). Replaced whole.
+- source_ref is '<origin>:<detail>' everywhere (file:x.csv, fmp:/stable/..., pitindex:0.2.1): the part
+  before ':' is where a row came from.
 """
 
 from __future__ import annotations
@@ -134,7 +142,51 @@ REJECTS = RawTable(
     key=("reject_id",),
 )
 
-TABLES: tuple[RawTable, ...] = (BARS, CORPORATE_ACTIONS, CONSTITUENTS, REJECTS)
+MEMBERSHIP_EVENTS = RawTable(
+    "membership_events",
+    (
+        _c("symbol", "text", nullable=False),
+        _c("d", "date", nullable=False),
+        _c("action", "text", nullable=False),
+        _c("source_ref", "text"),
+        _c("loaded_at", "timestamp"),
+    ),
+    key=("symbol", "d", "action"),
+)
+
+MEMBERSHIP_INTERVALS = RawTable(
+    "membership_intervals",
+    (
+        _c("symbol", "text", nullable=False),
+        _c("added_d", "date", nullable=False),
+        _c("removed_d", "date"),
+        _c("source_ref", "text"),
+        _c("loaded_at", "timestamp"),
+    ),
+    key=("symbol", "added_d"),
+)
+
+TICKER_CHANGES = RawTable(
+    "ticker_changes",
+    (
+        _c("old_symbol", "text", nullable=False),
+        _c("new_symbol", "text", nullable=False),
+        _c("d", "date", nullable=False),
+        _c("source_ref", "text"),
+        _c("loaded_at", "timestamp"),
+    ),
+    key=("old_symbol", "new_symbol"),
+)
+
+TABLES: tuple[RawTable, ...] = (
+    BARS,
+    CORPORATE_ACTIONS,
+    CONSTITUENTS,
+    REJECTS,
+    MEMBERSHIP_EVENTS,
+    MEMBERSHIP_INTERVALS,
+    TICKER_CHANGES,
+)
 BY_NAME: dict[str, RawTable] = {t.name: t for t in TABLES}
 
 MACRO_HEADER = """\

@@ -14,6 +14,11 @@ kept as text in the `rejects` table. Nothing is coerced silently and nothing is 
   (`invalid_value`); two different values for one (symbol, d, action) reject both (`duplicate_key_conflict`).
 - constituents: text with a NUL byte (`invalid_text`); a symbol listed twice keeps its first row, the
   others are rejected (`duplicate_key`).
+- membership events: action must be added or removed (`invalid_action`). Membership intervals: date_removed
+  may be empty, else a date after date_added (`invalid_interval`). Ticker changes: both symbols tickers, and
+  not the same one (`invalid_ticker_change`). For these three a key given twice, in one input or across the
+  inputs of one load, keeps its first row and rejects the others (`duplicate_key`, naming where the kept
+  row came from).
 """
 
 from __future__ import annotations
@@ -22,14 +27,23 @@ import datetime as dt
 import decimal
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS, REJECTS
+from ingestion.contract import (
+    BARS,
+    CONSTITUENTS,
+    CORPORATE_ACTIONS,
+    MEMBERSHIP_EVENTS,
+    MEMBERSHIP_INTERVALS,
+    REJECTS,
+    TICKER_CHANGES,
+    RawTable,
+)
 from ingestion.symbols import normalize, shown, symbol_problem
 
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
@@ -38,6 +52,10 @@ BAR_REQUIRED = ("symbol", "d", "open", "high", "low", "close", "volume")
 ACTION_REQUIRED = ("symbol", "d", "action", "value")
 CONSTITUENT_REQUIRED = ("symbol", "name", "sector")
 ACTIONS = ("split", "dividend")
+EVENT_REQUIRED = ("symbol", "d", "action")
+INTERVAL_REQUIRED = ("symbol", "date_added", "date_removed")
+TICKER_CHANGE_REQUIRED = ("old_symbol", "new_symbol", "d")
+MEMBERSHIP_ACTIONS = ("added", "removed")
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ROW_TEXT_LIMIT = 500
@@ -546,3 +564,210 @@ def reject_table(frames: list[pd.DataFrame]) -> pa.Table:
     df = pd.concat(frames, ignore_index=True).drop_duplicates(subset=["reject_id"], keep="first")
     df["row_number"] = df["row_number"].astype("Int64")
     return pa.Table.from_pandas(df[REJECTS.names], schema=REJECTS.arrow_schema(), preserve_index=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Index membership: events, a user's intervals, ticker changes
+# ---------------------------------------------------------------------------------------------------------
+
+# The keys one load has accepted so far, across its inputs (the pitindex files, then the user's files in
+# name order): key -> where the kept row came from. A later row with the same key is a `duplicate_key`.
+Seen = dict[tuple, str]
+
+
+def _place(source_ref: str, row_numbers: pd.Series | None, pos: int) -> str:
+    where = source_ref.removeprefix("file:")
+    if row_numbers is None:
+        return where
+    unit = "line" if where.endswith((".csv", ".csv.gz")) else "row"
+    return f"{where} {unit} {int(row_numbers.iloc[pos])}"
+
+
+def _first_of_each_key(
+    keys: list[tuple | None],
+    problems: dict[int, tuple[str, str]],
+    seen: Seen,
+    source_ref: str,
+    row_numbers: pd.Series | None,
+    label: Callable[[tuple], str],
+) -> None:
+    """The first row of each key is kept; a repeat (here or in an input read earlier) is rejected, naming
+    where the kept row came from, so a second statement of the same fact is visible, never dropped."""
+    for pos, key in enumerate(keys):
+        if pos in problems or key is None:
+            continue
+        if key in seen:
+            problems[pos] = ("duplicate_key", f"{label(key)} is already given ({seen[key]}); the first is kept")
+        else:
+            seen[key] = _place(source_ref, row_numbers, pos)
+
+
+def _prefixed(problems: dict[int, tuple[str, str]], column: str) -> dict[int, tuple[str, str]]:
+    return {pos: (reason, f"{column}: {detail}") for pos, (reason, detail) in problems.items()}
+
+
+def _accepted(out: pd.DataFrame, problems: dict[int, tuple[str, str]], table: RawTable) -> pd.DataFrame:
+    ok = np.ones(len(out), dtype=bool)
+    ok[list(problems)] = False
+    return out[ok][table.names].reset_index(drop=True)
+
+
+def check_membership_events(
+    frame: pd.DataFrame,
+    source_ref: str,
+    loaded_at: pd.Timestamp,
+    *,
+    row_numbers: pd.Series | None = None,
+    seen: Seen | None = None,
+) -> Checked:
+    """Index membership events (symbol, d|date, action added|removed) -> accepted rows and rejects."""
+    sent = frame.reset_index(drop=True)
+    df = _prepare(frame)
+    if df.empty and len(df.columns) == 0:
+        return Checked(pd.DataFrame(columns=MEMBERSHIP_EVENTS.names), empty_rejects())
+    require_columns(df, EVENT_REQUIRED, "membership event files")
+    sym, sym_problems = symbols(df["symbol"])
+    day, day_problems = dates(df["d"])
+    action_problems: dict[int, tuple[str, str]] = {}
+    actions: list[str | None] = []
+    for i, v in enumerate(df["action"].tolist()):
+        text = v.strip().lower() if isinstance(v, str) else None
+        if text not in MEMBERSHIP_ACTIONS:
+            action_problems[i] = ("invalid_action", f"action '{_cell(v)}' is not added or removed")
+        actions.append(text)
+    problems = _merge_problems(sym_problems, day_problems, action_problems)
+    keys = list(zip(sym.tolist(), day.tolist(), actions, strict=True))
+    _first_of_each_key(
+        keys,
+        problems,
+        {} if seen is None else seen,
+        source_ref,
+        row_numbers,
+        lambda k: f"{k[0]} {k[2]} on {k[1]}",
+    )
+    out = pd.DataFrame({"symbol": sym, "d": day, "action": actions}, index=df.index)
+    out["source_ref"] = source_ref
+    out["loaded_at"] = loaded_at
+    rejects = reject_frame(
+        sent,
+        problems,
+        kind=MEMBERSHIP_EVENTS.name,
+        source_ref=source_ref,
+        loaded_at=loaded_at,
+        row_numbers=row_numbers,
+        date_col="d" if "d" in sent.columns else "date",
+        parsed_dates=day,
+    )
+    return Checked(_accepted(out, problems, MEMBERSHIP_EVENTS), rejects)
+
+
+def check_membership_intervals(
+    frame: pd.DataFrame,
+    source_ref: str,
+    loaded_at: pd.Timestamp,
+    *,
+    row_numbers: pd.Series | None = None,
+    seen: Seen | None = None,
+) -> Checked:
+    """A user's membership intervals (symbol, date_added, date_removed; date_removed empty while still a
+    member) -> accepted rows (symbol, added_d, removed_d) and rejects."""
+    sent = frame.reset_index(drop=True)
+    df = sent
+    require_columns(df, INTERVAL_REQUIRED, "membership files")
+    sym, sym_problems = symbols(df["symbol"])
+    added, added_problems = dates(df["date_added"])
+    removed, removed_problems = dates(df["date_removed"])
+    # An empty date_removed means still a member; any other value must be a date.
+    removed_problems = {pos: p for pos, p in removed_problems.items() if p[0] != "missing_date"}
+    problems = _merge_problems(
+        sym_problems, _prefixed(added_problems, "date_added"), _prefixed(removed_problems, "date_removed")
+    )
+    for pos, (start, end) in enumerate(zip(added.tolist(), removed.tolist(), strict=True)):
+        if pos not in problems and start is not None and end is not None and end <= start:
+            problems[pos] = (
+                "invalid_interval",
+                f"date_removed {end} is not after date_added {start} (a member from date_added until the day "
+                "before date_removed)",
+            )
+    keys = list(zip(sym.tolist(), added.tolist(), strict=True))
+    _first_of_each_key(
+        keys,
+        problems,
+        {} if seen is None else seen,
+        source_ref,
+        row_numbers,
+        lambda k: f"{k[0]} added on {k[1]}",
+    )
+    out = pd.DataFrame({"symbol": sym, "added_d": added, "removed_d": removed}, index=df.index)
+    out["source_ref"] = source_ref
+    out["loaded_at"] = loaded_at
+    rejects = reject_frame(
+        sent,
+        problems,
+        kind=MEMBERSHIP_INTERVALS.name,
+        source_ref=source_ref,
+        loaded_at=loaded_at,
+        row_numbers=row_numbers,
+        date_col="date_added",
+        parsed_dates=added,
+    )
+    return Checked(_accepted(out, problems, MEMBERSHIP_INTERVALS), rejects)
+
+
+def check_ticker_changes(
+    frame: pd.DataFrame,
+    source_ref: str,
+    loaded_at: pd.Timestamp,
+    *,
+    row_numbers: pd.Series | None = None,
+    seen: Seen | None = None,
+) -> Checked:
+    """Ticker changes (old_symbol, new_symbol, d|date = the first day under new_symbol) -> accepted rows
+    and rejects."""
+    sent = frame.reset_index(drop=True)
+    df = _prepare(frame)
+    if df.empty and len(df.columns) == 0:
+        return Checked(pd.DataFrame(columns=TICKER_CHANGES.names), empty_rejects())
+    require_columns(df, TICKER_CHANGE_REQUIRED, "ticker change files")
+    old, old_problems = symbols(df["old_symbol"])
+    new, new_problems = symbols(df["new_symbol"])
+    day, day_problems = dates(df["d"])
+    problems = _merge_problems(
+        _prefixed(old_problems, "old_symbol"), _prefixed(new_problems, "new_symbol"), day_problems
+    )
+    for pos, (a, b) in enumerate(zip(old.tolist(), new.tolist(), strict=True)):
+        if pos not in problems and a == b:
+            problems[pos] = ("invalid_ticker_change", f"old_symbol and new_symbol are both {a}")
+    keys = list(zip(old.tolist(), new.tolist(), strict=True))
+    _first_of_each_key(
+        keys,
+        problems,
+        {} if seen is None else seen,
+        source_ref,
+        row_numbers,
+        lambda k: f"{k[0]} -> {k[1]}",
+    )
+    out = pd.DataFrame({"old_symbol": old, "new_symbol": new, "d": day}, index=df.index)
+    out["source_ref"] = source_ref
+    out["loaded_at"] = loaded_at
+    rejects = reject_frame(
+        sent,
+        problems,
+        kind=TICKER_CHANGES.name,
+        source_ref=source_ref,
+        loaded_at=loaded_at,
+        row_numbers=row_numbers,
+        symbol_col="old_symbol",
+        date_col="d" if "d" in sent.columns else "date",
+        parsed_dates=day,
+    )
+    return Checked(_accepted(out, problems, TICKER_CHANGES), rejects)
+
+
+def contract_table(table: RawTable, frames: list[pd.DataFrame]) -> pa.Table:
+    """Accepted rows (already one per key) -> `table`'s Arrow table; empty frames give an empty table."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return table.arrow_schema().empty_table()
+    df = pd.concat(frames, ignore_index=True)
+    return pa.Table.from_pandas(df[table.names], schema=table.arrow_schema(), preserve_index=False)

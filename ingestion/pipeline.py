@@ -182,6 +182,7 @@ def summarize(result: IngestResult, min_coverage: float) -> tuple[int, str]:
         rejects = report.reject_line(f"raw_{result.source}")
         if rejects:
             lines.append(rejects)
+        lines += report.notes
         lines.append(
             f"coverage {report.coverage:.1%} of {len(set(report.requested))} symbols ({len(report.failures)} failed)"
         )

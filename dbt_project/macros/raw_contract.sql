@@ -49,6 +49,27 @@
             ["row_text", "text"],
             ["source_ref", "text"],
             ["loaded_at", "timestamp with time zone"]
+        ],
+        "membership_events": [
+            ["symbol", "text"],
+            ["d", "date"],
+            ["action", "text"],
+            ["source_ref", "text"],
+            ["loaded_at", "timestamp with time zone"]
+        ],
+        "membership_intervals": [
+            ["symbol", "text"],
+            ["added_d", "date"],
+            ["removed_d", "date"],
+            ["source_ref", "text"],
+            ["loaded_at", "timestamp with time zone"]
+        ],
+        "ticker_changes": [
+            ["old_symbol", "text"],
+            ["new_symbol", "text"],
+            ["d", "date"],
+            ["source_ref", "text"],
+            ["loaded_at", "timestamp with time zone"]
         ]
     } -%}
     {%- if table_name not in contract -%}

@@ -1,8 +1,12 @@
-"""Financial Modeling Prep as a dlt source: daily bars, splits and dividends, and the S&P 500 list.
+"""Financial Modeling Prep as a dlt source: daily bars, splits and dividends, the S&P 500 list, and the
+index's membership changes and ticker changes.
 
 Layout as in dlt's verified sources: the @dlt.source and its resources here, the HTTP client and payload
 mapping in helpers.py. Loads into raw_fmp with the shared raw shape (ingestion.common): bars and
-corporate_actions merge on their natural keys, constituents is replaced whole.
+corporate_actions merge on their natural keys; constituents, membership_events (from
+/historical-sp500-constituent) and ticker_changes (from /symbol-change) are replaced whole, and only when
+FMP sent rows: an endpoint the plan does not cover, or one that fails after retries, leaves the stored rows
+as they were and says so in the run's summary (dbt uses FMP's events only after the last bundled one).
 
 Failure policy: a symbol that still fails after retries is recorded in the FetchReport and skipped. The run
 stops with an IngestionError only when going on is pointless: no API key, the key is rejected, or FMP does
@@ -33,14 +37,28 @@ from ingestion.common import (
     replaces,
     window_scope,
 )
-from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS
-from ingestion.door import action_table, bar_table, check_actions, check_bars, check_constituents, constituent_table
+from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS, MEMBERSHIP_EVENTS, TICKER_CHANGES, RawTable
+from ingestion.door import (
+    Checked,
+    action_table,
+    bar_table,
+    check_actions,
+    check_bars,
+    check_constituents,
+    check_membership_events,
+    check_ticker_changes,
+    constituent_table,
+    contract_table,
+)
 from ingestion.fmp.helpers import (
     ADJUSTED_PATH,
     CONSTITUENTS_PATH,
     DIVIDENDS_PATH,
+    HISTORICAL_CONSTITUENTS_PATH,
     PRICE_PATH,
     SPLITS_PATH,
+    SYMBOL_CHANGE_LIMIT,
+    SYMBOL_CHANGE_PATH,
     FmpAuthError,
     FmpClient,
     FmpRequestError,
@@ -51,8 +69,10 @@ from ingestion.fmp.helpers import (
     constituents_frame,
     date_chunks,
     dedupe,
+    membership_events_frame,
     records,
     scrub,
+    symbol_changes_frame,
 )
 from ingestion.symbols import shown, symbol_problem
 
@@ -66,6 +86,8 @@ TABLE_BATCH = 50
 BAR_REF = f"fmp:/stable{PRICE_PATH}"
 ACTION_REF = f"fmp:/stable{SPLITS_PATH}+/stable{DIVIDENDS_PATH}"
 CONSTITUENTS_REF = f"fmp:/stable{CONSTITUENTS_PATH}"
+EVENTS_REF = f"fmp:/stable{HISTORICAL_CONSTITUENTS_PATH}"
+TICKER_CHANGES_REF = f"fmp:/stable{SYMBOL_CHANGE_PATH}"
 
 
 class _Reachability:
@@ -148,6 +170,36 @@ def _fetch_constituents(client: FmpClient) -> pd.DataFrame:
         ) from None
 
 
+def _fetch_optional(client: FmpClient, path: str, what: str, report: FetchReport, **params) -> list[dict] | None:
+    """The rows of an index-level table beside the bars, or None when FMP does not give them: the plan does
+    not cover the endpoint, it fails after retries, or it answers with no rows. The run goes on, the stored
+    rows are kept (never replaced by nothing), and the summary says so in one line."""
+    try:
+        rows = records(client.get_json(path, **params))
+    except FmpAuthError as exc:
+        if not client.key_accepted:
+            raise  # the key itself is refused: fatal, as for every other call
+        problem = str(exc)
+    except FmpRequestError as exc:
+        problem = str(exc)
+    else:
+        if rows:
+            return rows
+        problem = f"FMP sent no rows from {path}"
+    note = f"{what} not loaded from FMP ({scrub(problem)}); the stored rows are kept"
+    log.warning("%s", note)
+    report.note(note)
+    return None
+
+
+def _whole_table(table: RawTable, checked: Checked):
+    @dlt.resource(name=table.name, write_disposition="replace", columns=table.dlt_columns())
+    def rows() -> Iterator[pa.Table]:
+        yield contract_table(table, [checked.accepted])
+
+    return rows
+
+
 @dlt.source(name="fmp")
 def fmp_source(
     symbols: list[str] | None,
@@ -160,7 +212,8 @@ def fmp_source(
     settings: FmpSettings | None = None,
     clock: Clock | None = None,
 ):
-    """Bars, corporate actions, (optionally) constituents and the rows refused at the door, from FMP.
+    """Bars, corporate actions, (with `include_constituents`) the constituent list, the S&P 500 membership
+    changes and the ticker changes, and the rows refused at the door, from FMP.
 
     symbols=None loads the S&P 500 list plus the benchmark and sector ETFs (common.MARKET_SYMBOLS).
     `windows_fn` gives each symbol's date window; `report` collects per-symbol outcomes. `clock` (a callable
@@ -180,6 +233,24 @@ def fmp_source(
         listing = checked.accepted
         rejected.append(checked.rejects)
         report.reject(checked.rejects)
+    # The index's history, with the list: S&P 500 membership changes and ticker changes.
+    history: dict[RawTable, Checked] = {}
+    if include_constituents:
+        events = _fetch_optional(client, HISTORICAL_CONSTITUENTS_PATH, "S&P 500 membership changes", report)
+        if events is not None:
+            frame = membership_events_frame(events)
+            history[MEMBERSHIP_EVENTS] = check_membership_events(
+                frame, EVENTS_REF, loaded_at, row_numbers=frame["_row"]
+            )
+        changes = _fetch_optional(client, SYMBOL_CHANGE_PATH, "ticker changes", report, limit=SYMBOL_CHANGE_LIMIT)
+        if changes is not None:
+            frame = symbol_changes_frame(changes)
+            history[TICKER_CHANGES] = check_ticker_changes(
+                frame, TICKER_CHANGES_REF, loaded_at, row_numbers=frame["_row"]
+            )
+        for checked in history.values():
+            rejected.append(checked.rejects)
+            report.reject(checked.rejects)
     if symbols is None:
         if listing is None or listing.empty:
             raise IngestionError("FMP returned an empty S&P 500 list: retry later, or pass --symbols")
@@ -280,5 +351,10 @@ def fmp_source(
 
         resources.append(constituents)
         reject_scope += " or kind = 'constituents'"
+    for table, checked in history.items():
+        resources.append(_whole_table(table, checked))
+        reject_scope += f" or kind = '{table.name}'"
+    # Parenthesised: dlt joins the scope to its own conditions with AND.
+    reject_scope = f"({reject_scope})"
     resources.append(rejects_resource(rejected, reject_scope, producers_done=lambda: started <= done))
     return resources

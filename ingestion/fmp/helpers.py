@@ -38,6 +38,10 @@ ADJUSTED_PATH = "/historical-price-eod/dividend-adjusted"
 SPLITS_PATH = "/splits"
 DIVIDENDS_PATH = "/dividends"
 CONSTITUENTS_PATH = "/sp500-constituent"
+HISTORICAL_CONSTITUENTS_PATH = "/historical-sp500-constituent"
+SYMBOL_CHANGE_PATH = "/symbol-change"
+# /symbol-change returns the newest changes first, a limited number of them unless asked for more.
+SYMBOL_CHANGE_LIMIT = 100_000
 
 # FMP labels sectors the Morningstar way; the warehouse speaks GICS (the sector ETFs XLK, XLV, ... are GICS).
 # Labels that are already GICS names, or that we do not know, pass through unchanged.
@@ -325,6 +329,39 @@ def constituents_frame(payload: Any) -> pd.DataFrame:
     frame["sector"] = frame["sector"].map(gics_sector)
     frame = frame.rename(columns={"subSector": "sub_industry", "dateFirstAdded": "date_added"})
     return frame[cols].reset_index(drop=True)
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+    )
+
+
+def membership_events_frame(payload: Any) -> pd.DataFrame:
+    """`historical-sp500-constituent` records ({date, symbol, addedSecurity, removedTicker, removedSecurity,
+    dateAdded, reason}) -> columns symbol, date, action, name, reason. Each record is an 'added' of `symbol`
+    and, when removedTicker is not empty, a 'removed' of removedTicker, both on `date` (`dateAdded`, a
+    worded date such as 'July 9, 2025', is not read). Values pass as sent: the door checks them; `_row` is
+    the record's place in the response (1 = first), for the rejects."""
+    cols = ["symbol", "date", "action", "name", "reason", "_row"]
+    rows = []
+    for i, r in enumerate(records(payload), start=1):
+        rows.append([r.get("symbol"), r.get("date"), "added", r.get("addedSecurity"), r.get("reason"), i])
+        removed = r.get("removedTicker")
+        if not _blank(removed):
+            rows.append([removed, r.get("date"), "removed", r.get("removedSecurity"), r.get("reason"), i])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def symbol_changes_frame(payload: Any) -> pd.DataFrame:
+    """`symbol-change` records ({date, companyName, oldSymbol, newSymbol}) -> columns old_symbol, new_symbol,
+    date (the first day under newSymbol), name, _row (the record's place in the response)."""
+    cols = ["old_symbol", "new_symbol", "date", "name", "_row"]
+    rows = [
+        [r.get("oldSymbol"), r.get("newSymbol"), r.get("date"), r.get("companyName"), i]
+        for i, r in enumerate(records(payload), start=1)
+    ]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def date_chunks(window: LoadWindow, days: int) -> list[tuple[dt.date, dt.date]]:

@@ -3,6 +3,11 @@
 It loads into `raw_sample` exactly as the vendor sources load theirs: same columns, same door, per-symbol
 incremental windows, and each re-loaded window replaces what raw held for it.
 
+Every full load also replaces the S&P 500 membership tables (small, so whole): `membership_events` from the
+pitindex package's bundled data, `membership_intervals` from a user's `sp500_membership*.csv` (empty without
+one), and `ticker_changes` from pitindex's renames and the folder's `ticker_changes*.csv` (see
+ingestion/sample/membership.py).
+
 The files are read and checked when the source is built, before dlt starts: a file that cannot be read
 stops the run with one line, and rows the door refuses go to `rejects` (every run re-checks every file, so
 the rejects of the files read replace the ones stored before).
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import dlt
@@ -29,18 +35,41 @@ from ingestion.common import (
     replaces,
     window_scope,
 )
-from ingestion.contract import BARS, CONSTITUENTS, CORPORATE_ACTIONS
+from ingestion.contract import (
+    BARS,
+    CONSTITUENTS,
+    CORPORATE_ACTIONS,
+    MEMBERSHIP_EVENTS,
+    MEMBERSHIP_INTERVALS,
+    TICKER_CHANGES,
+    RawTable,
+)
 from ingestion.door import (
+    Checked,
     DoorError,
+    Seen,
     action_table,
     bar_table,
     bar_values,
     check_actions,
     check_bar_keys,
     check_constituents,
+    check_membership_events,
+    check_membership_intervals,
+    check_ticker_changes,
     constituent_table,
+    contract_table,
 )
-from ingestion.sample.helpers import action_files, bar_files, constituent_files, read_table, row_numbers
+from ingestion.sample.helpers import (
+    action_files,
+    bar_files,
+    constituent_files,
+    membership_files,
+    read_table,
+    row_numbers,
+    ticker_change_files,
+)
+from ingestion.sample.membership import PITINDEX, Pitindex, read_pitindex
 from ingestion.symbols import normalize, shown, symbol_problem
 
 # (symbols, anchor) -> windows; `anchor` is the newest date in the files, where `--days N` counts back from.
@@ -60,15 +89,73 @@ def _in_windows(keys: pd.DataFrame, windows: dict[str, LoadWindow]) -> np.ndarra
     return inside
 
 
-def _checked(path: Path, check, loaded_at: pd.Timestamp, report: FetchReport, rejected: list[pd.DataFrame]):
+def _checked(path: Path, check, loaded_at: pd.Timestamp, report: FetchReport, rejected: list[pd.DataFrame], **options):
     frame = read_table(path)
     try:
-        checked = check(frame, f"file:{path.name}", loaded_at, row_numbers=row_numbers(path, frame))
+        checked = check(frame, f"file:{path.name}", loaded_at, row_numbers=row_numbers(path, frame), **options)
     except DoorError as exc:
         raise IngestionError(f"{path.name}: {exc}") from None
     rejected.append(checked.rejects)
     report.reject(checked.rejects)
     return checked
+
+
+@dataclass
+class Membership:
+    """The membership tables of one load, checked; `refs` are the source_refs whose rejects they replace."""
+
+    events: list[pd.DataFrame]
+    intervals: list[pd.DataFrame]
+    changes: list[pd.DataFrame]
+    refs: list[str]
+
+
+def read_membership(
+    folder: Path,
+    loaded_at: pd.Timestamp,
+    report: FetchReport,
+    rejected: list[pd.DataFrame],
+    pitindex: Pitindex | None = None,
+) -> Membership:
+    """pitindex's events and renames, the folder's sp500_membership*.csv and ticker_changes*.csv, through the
+    door. A key given twice keeps the first row (pitindex before the files, files in name order)."""
+    pit = pitindex or read_pitindex()
+    pit_ref = f"{PITINDEX}:{pit.version}"
+
+    def from_pitindex(check, part, seen: Seen) -> Checked:
+        # A refused row says which of pitindex's files it is in; a stored row says which data set.
+        checked = check(part.frame, f"{pit_ref}:{part.file}", loaded_at, row_numbers=part.row_numbers, seen=seen)
+        checked.accepted["source_ref"] = pit_ref
+        rejected.append(checked.rejects)
+        report.reject(checked.rejects)
+        return checked
+
+    event_keys: Seen = {}
+    events = [from_pitindex(check_membership_events, part, event_keys).accepted for part in pit.events]
+    interval_keys: Seen = {}
+    interval_paths = membership_files(folder)
+    intervals = [
+        _checked(p, check_membership_intervals, loaded_at, report, rejected, seen=interval_keys).accepted
+        for p in interval_paths
+    ]
+    change_keys: Seen = {}
+    change_paths = ticker_change_files(folder)
+    changes = [from_pitindex(check_ticker_changes, pit.renames, change_keys).accepted]
+    changes += [
+        _checked(p, check_ticker_changes, loaded_at, report, rejected, seen=change_keys).accepted for p in change_paths
+    ]
+    refs = [f"file:{p.name}" for p in [*interval_paths, *change_paths]]
+    return Membership(events, intervals, changes, refs)
+
+
+def _replaced_whole(table: RawTable, frames: list[pd.DataFrame]):
+    """A resource that replaces `table` with these rows (an empty list empties it: a removed user file
+    must not keep steering membership)."""
+
+    def rows():
+        yield contract_table(table, frames)
+
+    return dlt.resource(rows, name=table.name, write_disposition="replace", columns=table.dlt_columns())
 
 
 @dlt.source(name="sample")
@@ -78,9 +165,11 @@ def sample_source(
     report: FetchReport,
     symbols: list[str] | None = None,
     include_bars: bool = True,
+    pitindex: Pitindex | None = None,
 ):
-    """Bars, corporate actions, the constituent list and the refused rows from the files in `folder`.
-    `include_bars=False` reads only the constituent list (scripts/seed_sp500.py)."""
+    """Bars, corporate actions, the constituent list, the index membership tables and the refused rows from
+    the files in `folder` (and the pitindex package). `include_bars=False` reads only the constituent list
+    (scripts/seed_sp500.py). `pitindex` stands in for the package's data in tests."""
     folder = Path(folder)
     if not folder.is_dir():
         raise IngestionError(f"sample folder {folder} does not exist; set RT_SAMPLE_DIR to your bar files")
@@ -143,6 +232,8 @@ def sample_source(
         # The newest snapshot wins when several are bundled (names sort by date).
         listing = _checked(constituent_paths[-1], check_constituents, loaded_at, report, rejected).accepted
 
+    membership = read_membership(folder, loaded_at, report, rejected, pitindex) if include_bars else None
+
     def bars():
         yield bar_rows
 
@@ -165,5 +256,15 @@ def sample_source(
             yield constituent_table(listing)
 
         resources.append(constituents)
-    resources.append(rejects_resource(rejected, in_scope("source_ref", every_file)))
+    reject_scope = in_scope("source_ref", every_file)
+    if membership is not None:
+        resources += [
+            _replaced_whole(MEMBERSHIP_EVENTS, membership.events),
+            _replaced_whole(MEMBERSHIP_INTERVALS, membership.intervals),
+            _replaced_whole(TICKER_CHANGES, membership.changes),
+        ]
+        # Whatever pitindex version is installed now, its rejects replace those of any earlier version.
+        # (Parenthesised: dlt joins the scope to its own conditions with AND.)
+        reject_scope = f"({in_scope('source_ref', every_file + membership.refs)} or source_ref like '{PITINDEX}:%')"
+    resources.append(rejects_resource(rejected, reject_scope))
     return resources

@@ -1,9 +1,11 @@
-"""Reading bar, corporate-action and constituent files (CSV, CSV.GZ or Parquet) for the file source.
+"""Reading the file source's files (CSV, CSV.GZ or Parquet), and telling them apart by name.
 
-Bar files: any file whose name does not start with `sp500_constituents` or `corporate_actions`, with
-columns symbol, date (or d), open, high, low, close, volume and optionally adj_close. Constituent files:
-`sp500_constituents*.csv` with symbol, name, sector and optionally sub_industry, date_added. Corporate
-actions: `corporate_actions*.csv` with symbol, date, action (split|dividend), value.
+- Constituent files: `sp500_constituents*` with symbol, name, sector and optionally sub_industry, date_added.
+- Corporate actions: `corporate_actions*` with symbol, date, action (split|dividend), value.
+- Membership intervals: `sp500_membership*` with symbol, date_added, date_removed (empty: still a member).
+- Ticker changes: `ticker_changes*` with old_symbol, new_symbol, date (the first day under new_symbol).
+- Bar files: every other file, with columns symbol, date (or d), open, high, low, close, volume and
+  optionally adj_close.
 
 A file that cannot be read as a whole (not comma-separated, a required column missing, broken CSV) stops
 the run with one line naming the file and what is wrong; single bad rows are the door's business.
@@ -25,21 +27,36 @@ def _is_data_file(path: Path) -> bool:
     return path.is_file() and path.name.endswith(BAR_SUFFIXES)
 
 
+CONSTITUENTS_PREFIX = "sp500_constituents"
+ACTIONS_PREFIX = "corporate_actions"
+MEMBERSHIP_PREFIX = "sp500_membership"
+TICKER_CHANGES_PREFIX = "ticker_changes"
+# Files of these kinds are never read as bars.
+NOT_BARS = (CONSTITUENTS_PREFIX, ACTIONS_PREFIX, MEMBERSHIP_PREFIX, TICKER_CHANGES_PREFIX)
+
+
+def _named(folder: Path, prefix: str) -> list[Path]:
+    return [p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith(prefix)]
+
+
 def bar_files(folder: Path) -> list[Path]:
-    files = [
-        p
-        for p in sorted(folder.iterdir())
-        if _is_data_file(p) and not p.name.startswith(("sp500_constituents", "corporate_actions"))
-    ]
-    return files
+    return [p for p in sorted(folder.iterdir()) if _is_data_file(p) and not p.name.startswith(NOT_BARS)]
 
 
 def constituent_files(folder: Path) -> list[Path]:
-    return [p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith("sp500_constituents")]
+    return _named(folder, CONSTITUENTS_PREFIX)
 
 
 def action_files(folder: Path) -> list[Path]:
-    return [p for p in sorted(folder.iterdir()) if _is_data_file(p) and p.name.startswith("corporate_actions")]
+    return _named(folder, ACTIONS_PREFIX)
+
+
+def membership_files(folder: Path) -> list[Path]:
+    return _named(folder, MEMBERSHIP_PREFIX)
+
+
+def ticker_change_files(folder: Path) -> list[Path]:
+    return _named(folder, TICKER_CHANGES_PREFIX)
 
 
 def _one_line(exc: BaseException) -> str:

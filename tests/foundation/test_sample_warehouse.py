@@ -1,11 +1,17 @@
-"""End to end on the bundled real sample: dlt load -> dbt build -> clean bars + quarantine.
+"""End to end on the bundled real sample: dlt load -> dbt build -> clean bars + quarantine, and the
+point-in-time membership the file source loads beside the bars (the pitindex package's data and the
+bundled ticker_changes.csv).
 
 The expected defects are computed here from the sample files with pandas, independently of the SQL.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import gzip
+import importlib.metadata
+import importlib.resources
 
 import pandas as pd
 import pytest
@@ -18,6 +24,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
 STOCKS = SAMPLE / "sp500_ohlcv_2013-02-08_2018-02-07.csv.gz"
+# In the price file but not in the 2018-04-02 list: three renamed tickers and four members that left the
+# index in March 2018, after the sample's end (PROVENANCE.md, item 1).
+RENAMED = {"PCLN": "BKNG", "CBG": "CBRE", "HCN": "WELL"}
+LEFT = {"CHK", "PDCO", "SIG", "SNI"}
+FIRST_DAY, LAST_DAY = dt.date(2013, 2, 8), dt.date(2018, 2, 7)
+
+
+def pitindex_rows(name: str) -> list[dict]:
+    with (importlib.resources.files("pitindex") / "data" / name).open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +67,10 @@ def test_structural_defects_land_in_quarantine_with_reasons(warehouse, stocks):
     s = stocks
     missing = s[["open", "high", "low", "close"]].isna().any(axis=1)
     bad_range = (s.high < s.low) | (s.open > s.high) | (s.open < s.low) | (s.close > s.high) | (s.close < s.low)
-    outside = ~s.symbol.isin(universe)
     expected_missing = set(map(tuple, s.loc[missing, ["symbol", "date"]].astype(str).values))
     expected_range = set(map(tuple, s.loc[bad_range & ~missing, ["symbol", "date"]].astype(str).values))
-    expected_outside = set(map(tuple, s.loc[outside, ["symbol", "date"]].astype(str).values))
     assert len(expected_missing) == 11 and len(expected_range) == 12  # as the provenance note says
+    assert set(s.symbol) - universe == set(RENAMED) | LEFT
 
     rows = query(url, "select symbol, d::text, reasons from marts.bars_quarantine where source = 'sample'")
     reasons = {(sym, d): set(r.split(",")) for sym, d, r in rows}
@@ -63,7 +78,9 @@ def test_structural_defects_land_in_quarantine_with_reasons(warehouse, stocks):
     assert {k for k, r in reasons.items() if r & {"high_below_low", "open_outside_range", "close_outside_range"}} == (
         expected_range
     )
-    assert {k for k, r in reasons.items() if "symbol_not_in_universe" in r} == expected_outside
+    # Every symbol of the file is a ticker of a past or present member (changed with point-in-time
+    # membership: PCLN, CBG, HCN, CHK, PDCO, SIG and SNI used to be quarantined as symbol_not_in_universe).
+    assert not [k for k, r in reasons.items() if "symbol_not_in_universe" in r]
     # The NWL bad print (all prices ~30.8 between days at ~44) is an isolated spike, not a real move.
     assert "isolated_price_spike" in reasons[("NWL", "2017-09-14")]
     # None of them reached the clean mart.
@@ -75,6 +92,77 @@ def test_structural_defects_land_in_quarantine_with_reasons(warehouse, stocks):
         """,
     )[0][0]
     assert leaked == 0
+
+
+def test_bars_of_past_members_and_renamed_tickers_are_clean_bars(warehouse, stocks):
+    """Quarantined only for a defect of their own (CHK 2014-06-30 closes above its high), never for
+    being outside the universe."""
+    url, _ = warehouse
+    theirs = stocks[stocks.symbol.isin(set(RENAMED) | LEFT)]
+    defect = (
+        theirs[["open", "high", "low", "close"]].isna().any(axis=1)
+        | (theirs.high < theirs.low)
+        | (theirs.open > theirs.high)
+        | (theirs.open < theirs.low)
+        | (theirs.close > theirs.high)
+        | (theirs.close < theirs.low)
+    )
+    symbols = sorted(theirs.symbol.unique())
+    clean = dict(
+        query(url, "select symbol, count(*) from marts.bars_daily where symbol = any(%s) group by 1", (symbols,))
+    )
+    assert clean == theirs[~defect].groupby("symbol").size().to_dict()
+    held = query(url, "select symbol, d::text, reasons from marts.bars_quarantine where symbol = any(%s)", (symbols,))
+    assert sorted((sym, d) for sym, d, _ in held) == sorted(map(tuple, theirs.loc[defect, ["symbol", "date"]].values))
+    assert held == [("CHK", "2014-06-30", "close_outside_range")]
+
+
+def test_pitindex_events_and_the_three_renames_are_loaded(warehouse):
+    url, _ = warehouse
+    ref = f"pitindex:{importlib.metadata.version('pitindex')}"
+    seed, changes = pitindex_rows("sp500_seed.csv"), pitindex_rows("sp500_changes.csv")
+    expected = {(r["ticker"], r["effective_date"], "added") for r in seed}
+    expected |= {(r["ticker"], r["date"], r["action"]) for r in changes}
+    events = query(url, "select symbol, d::text, action, source_ref from raw_sample.membership_events")
+    assert {e[:3] for e in events} == expected and len(events) == len(seed) + len(changes)
+    assert {e[3] for e in events} == {ref}
+
+    renames = {
+        (r["ticker"], r["reason"].split("→", 1)[1].split(":", 1)[0].strip(), r["date"])
+        for r in changes
+        if r["action"] == "removed" and r["reason"].startswith("rename →")
+    }
+    stored = set(query(url, "select old_symbol, new_symbol, d::text, source_ref from raw_sample.ticker_changes"))
+    assert {(o, n, d) for o, n, d, src in stored if src == ref} == renames
+    assert {(o, n, d) for o, n, d, src in stored if src == "file:ticker_changes.csv"} == {
+        ("PCLN", "BKNG", "2018-02-27"),
+        ("HCN", "WELL", "2018-02-28"),
+        ("CBG", "CBRE", "2018-03-01"),
+    }
+    assert query(url, "select count(*) from raw_sample.rejects") == [(0,)]
+
+
+def test_renamed_tickers_are_members_over_the_whole_sample_window(warehouse):
+    url, _ = warehouse
+    member_on = """
+        select bool_and(exists (
+            select 1 from marts.universe_membership as m
+            where m.symbol = %(symbol)s and m.added_d <= day and (m.removed_d is null or day < m.removed_d)
+        ))
+        from generate_series(%(first)s::date, %(last)s::date, interval '1 day') as day
+    """
+    for old, new in RENAMED.items():
+        assert query(url, member_on, {"symbol": old, "first": FIRST_DAY, "last": LAST_DAY}) == [(True,)], old
+        (company,) = query(
+            url, "select distinct company_symbol from marts.universe_membership where symbol = %s", (old,)
+        )
+        assert company == (new,)
+    for symbol in LEFT:  # still members on the sample's last day; they left in March 2018
+        assert query(url, member_on, {"symbol": symbol, "first": LAST_DAY, "last": LAST_DAY}) == [(True,)], symbol
+    # FB: a member in 2015, under the ticker of its time (pitindex records FB -> META in 2022).
+    assert query(url, member_on, {"symbol": "FB", "first": "2015-01-02", "last": "2015-12-31"}) == [(True,)]
+    # A symbol that never was a member is not one.
+    assert query(url, member_on, {"symbol": "ZZZZ", "first": FIRST_DAY, "last": FIRST_DAY}) == [(False,)]
 
 
 def test_real_moves_are_not_quarantined(warehouse):
@@ -107,8 +195,14 @@ def test_adjustment_factors(warehouse):
 
 def test_symbols_mart(warehouse):
     url, _ = warehouse
-    rows = dict(query(url, "select asset_class, count(*) from marts.symbols group by 1"))
+    rows = dict(query(url, "select asset_class, count(*) from marts.symbols where is_active group by 1"))
     assert rows == {"equity": 505, "etf": 12}
+    # Every ticker of a past member is listed too, inactive (the list the sample's PCLN or CHK bars belong to).
+    past = {s for (s,) in query(url, "select symbol from marts.symbols where not is_active")}
+    listed = {s for (s,) in query(url, "select symbol from marts.symbols where is_active")}
+    members = {s for (s,) in query(url, "select distinct symbol from marts.universe_membership")}
+    assert past == members - listed
+    assert set(RENAMED) | LEFT <= past
     (untradable_etf,) = query(url, "select count(*) from marts.symbols where asset_class = 'etf' and is_tradable")[0]
     assert untradable_etf == 0
 
@@ -120,12 +214,23 @@ def test_reload_is_idempotent(warehouse):
                               ',' order by symbol, d))
         from marts.bars_daily
     """
+    membership = """
+        select md5(string_agg(t, ',' order by t)) from (
+            select concat_ws('|', symbol, d, action, source_ref) as t from raw_sample.membership_events
+            union all
+            select concat_ws('|', old_symbol, new_symbol, d, source_ref) from raw_sample.ticker_changes
+            union all
+            select concat_ws('|', symbol, added_d, removed_d, source, company_symbol) from marts.universe_membership
+        ) as x
+    """
     before = query(url, digest)[0][0]
+    membership_before = query(url, membership)[0][0]
     (raw_before,) = query(url, "select count(*) from raw_sample.bars")[0]
     load_files(url, SAMPLE)
     build_foundation(url)
     assert query(url, digest)[0][0] == before
     assert query(url, "select count(*) from raw_sample.bars")[0][0] == raw_before
+    assert query(url, membership)[0][0] == membership_before
 
 
 def test_runbook_bar_count_query_runs_verbatim(warehouse):
@@ -162,6 +267,5 @@ def test_quarantine_reason_for_files_is_listed(warehouse):
         "duplicate_key",
         "duplicate_key_conflict",
         "future_date",
-        "symbol_not_in_universe",
         "isolated_price_spike",
     }

@@ -96,6 +96,18 @@ def test_staging_reads_the_generated_contract():
             assert f'["{name}", "{sql_type}"]' in MACRO_FILE.read_text()
 
 
+def test_membership_staging_reads_the_generated_contract():
+    """The membership staging macros name only the table: its columns come from raw_columns()."""
+    text = (PROJECT_ROOT / "dbt_project" / "macros" / "market_data" / "stage_membership.sql").read_text()
+    calls = re.findall(r"source_or_empty\(([^)]*)\)", text)
+    assert calls == [
+        "source_name, 'membership_events'",
+        "source_name, 'membership_intervals'",
+        "source_name, 'ticker_changes'",
+    ]
+    assert {"membership_events", "membership_intervals", "ticker_changes"} <= set(contract.BY_NAME)
+
+
 @pytest.mark.parametrize("table", contract.TABLES, ids=lambda t: t.name)
 def test_arrow_schemas_and_dlt_hints_come_from_the_contract(table):
     assert table.arrow_schema().names == table.names

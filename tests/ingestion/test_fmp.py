@@ -29,20 +29,28 @@ from ingestion.fmp.helpers import (
     CONSTITUENTS_PATH,
     DIVIDENDS_PATH,
     FMP_SECTOR_TO_GICS,
+    HISTORICAL_CONSTITUENTS_PATH,
     PRICE_PATH,
     SPLITS_PATH,
+    SYMBOL_CHANGE_PATH,
     RateLimiter,
     actions_frame,
     bars_frame,
     constituents_frame,
     date_chunks,
+    membership_events_frame,
+    symbol_changes_frame,
 )
-from tests.conftest import count_rows
+from rapidtrader.db import DbUrl
+from tests.conftest import count_rows, query
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "api_samples"
 STABLE_AAPL = "fmp_stable_historical-price-eod-full_AAPL_2023-01-03_2023-01-10.json"
 V3_AAPL = "fmp_v3_historical-price-full_AAPL_2023-01-03_2023-01-10.json"
 V3_AAPL_5Y = "fmp_v3_historical-price-full_AAPL_2016-06-02_2021-06-01.json"
+# Constructed in FMP's documented shape (no recording exists; see the fixtures' README).
+HISTORY = "fmp_stable_historical-sp500-constituent_constructed.json"
+SYMBOL_CHANGES = "fmp_stable_symbol-change_constructed.json"
 CONSTITUENT_FILES = [
     "fmp_v3_dowjones_constituent_2023-10-16.json",
     "fmp_stable_dowjones-constituent_2025-09-23.json",
@@ -296,6 +304,10 @@ class StubFmp:
             return 200, {}, self.dividends.get(symbol, [])
         if path == CONSTITUENTS_PATH:
             return 200, {}, load("fmp_stable_dowjones-constituent_2025-09-23.json")
+        if path == HISTORICAL_CONSTITUENTS_PATH:
+            return 200, {}, load(HISTORY)
+        if path == SYMBOL_CHANGE_PATH:
+            return 200, {}, load(SYMBOL_CHANGES)
         return 404, {}, {"Error Message": f"unknown path {path}"}
 
     def count(self, path: str, symbol: str | None = None) -> int:
@@ -510,6 +522,9 @@ def test_corporate_actions_from_stub(stub: StubFmp) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
+TABLES_LOADED = ("bars", "corporate_actions", "constituents", "membership_events", "ticker_changes")
+
+
 @pytest.mark.e2e
 def test_pipeline_into_postgres_is_idempotent(stub: StubFmp, ingest_db: str) -> None:
     stub.splits["AAPL"] = [{"symbol": "AAPL", "date": "2020-08-31", "numerator": 4, "denominator": 1}]
@@ -527,10 +542,9 @@ def test_pipeline_into_postgres_is_idempotent(stub: StubFmp, ingest_db: str) -> 
         )
         rows = run_pipeline(source, credentials=ingest_db, dataset_name="raw_fmp", pipeline_name="rt_test_fmp")
         assert rows.get("bars") == 12
-        counts.append(
-            tuple(count_rows(ingest_db, f"raw_fmp.{t}") for t in ("bars", "corporate_actions", "constituents"))
-        )
-    assert counts[0] == counts[1] == (12, 1, 30)
+        counts.append(tuple(count_rows(ingest_db, f"raw_fmp.{t}") for t in TABLES_LOADED))
+    # 3 membership records are 5 events (one has no removal); 3 ticker changes.
+    assert counts[0] == counts[1] == (12, 1, 30, 5, 3)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -616,3 +630,124 @@ def test_a_symbol_with_no_new_bar_is_not_covered(stub: StubFmp, ingest_db: str) 
     assert result.report.failures["AAPL"].startswith(f"no new bar after {newest}, its last clean bar")
     code, text = summarize(result, 0.95)
     assert code == 1 and "coverage 50.0% of 2 symbols" in text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# S&P 500 membership changes and ticker changes (constructed payloads in FMP's documented shape)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_membership_payloads_map_each_record_to_its_events() -> None:
+    history = load(HISTORY)
+    events = membership_events_frame(history)
+    expected = []
+    for i, r in enumerate(history, start=1):
+        expected.append((r["symbol"], r["date"], "added", i))
+        if r["removedTicker"]:
+            expected.append((r["removedTicker"], r["date"], "removed", i))
+    assert list(events[["symbol", "date", "action", "_row"]].itertuples(index=False, name=None)) == expected
+    assert ("DDOG", "2025-07-08", "added", 1) in expected and ("JNPR", "2025-07-08", "removed", 1) in expected
+    # An absent removal written as null or blanks is no event either.
+    assert len(membership_events_frame([{**history[0], "removedTicker": None}])) == 1
+    assert len(membership_events_frame([{**history[0], "removedTicker": "  "}])) == 1
+
+    changes = load(SYMBOL_CHANGES)
+    frame = symbol_changes_frame(changes)
+    assert list(frame[["old_symbol", "new_symbol", "date"]].itertuples(index=False, name=None)) == [
+        (r["oldSymbol"], r["newSymbol"], r["date"]) for r in changes
+    ]
+
+
+def test_membership_and_ticker_changes_pass_the_door(stub: StubFmp) -> None:
+    history = load(HISTORY)
+    stub.script[(HISTORICAL_CONSTITUENTS_PATH, None)] = [
+        (
+            200,
+            {},
+            [
+                *history,
+                {**history[1], "date": "July 9, 2025"},  # a worded date is not guessed
+                {**history[1], "symbol": "A?X=1", "removedTicker": None, "date": "2025-01-02"},
+                history[0],  # the same record twice: its two events are repeats
+            ],
+        )
+    ]
+    changes = load(SYMBOL_CHANGES)
+    stub.script[(SYMBOL_CHANGE_PATH, None)] = [
+        (
+            200,
+            {},
+            [*changes, changes[1], {"date": "2020-01-02", "companyName": "x", "oldSymbol": "ABC", "newSymbol": "abc"}],
+        )
+    ]
+    report = FetchReport("fmp")
+    source = fmp_source(["AAPL"], windows_fn(), report, api_key=KEY, base_url=stub.url, clock=lambda: AFTER_CLOSE)
+    events = collect(source, "membership_events").to_pylist()
+    assert [(e["symbol"], e["d"], e["action"]) for e in events] == [
+        ("DDOG", d("2025-07-08"), "added"),
+        ("JNPR", d("2025-07-08"), "removed"),
+        ("DASH", d("2025-03-24"), "added"),
+        ("BWA", d("2025-03-24"), "removed"),
+        ("HONA", d("2026-06-29"), "added"),
+    ]
+    assert {e["source_ref"] for e in events} == {"fmp:/stable/historical-sp500-constituent"}
+    renames = collect(source, "ticker_changes").to_pylist()
+    assert [(c["old_symbol"], c["new_symbol"], c["d"]) for c in renames] == [
+        (c["oldSymbol"], c["newSymbol"], d(c["date"])) for c in changes
+    ]
+    rejects = collect(source, "rejects").to_pandas()
+    got = sorted(zip(rejects["kind"], rejects["reason"], rejects["row_number"], strict=True))
+    assert got == [
+        ("membership_events", "duplicate_key", 6),
+        ("membership_events", "duplicate_key", 6),
+        ("membership_events", "invalid_date", 4),
+        ("membership_events", "invalid_date", 4),  # both events of the record with the worded date
+        ("membership_events", "invalid_symbol", 5),
+        ("ticker_changes", "duplicate_key", 4),
+        ("ticker_changes", "invalid_ticker_change", 5),
+    ]
+    dup = rejects[(rejects["kind"] == "ticker_changes") & (rejects["reason"] == "duplicate_key")].iloc[0]
+    assert dup["detail"] == "FB -> META is already given (fmp:/stable/symbol-change row 2); the first is kept"
+    assert report.reject_line("raw_fmp").startswith("rejected 7 row(s) at the door")
+    # The whole list is asked for, not FMP's default page.
+    assert [q.get("limit") for p, q in stub.hits if p == SYMBOL_CHANGE_PATH] == ["100000"]
+
+
+@pytest.mark.e2e
+def test_membership_endpoints_an_fmp_plan_lacks_keep_the_stored_rows(stub: StubFmp, ingest_db: str) -> None:
+    """The key works (the list and the bars load) but the plan does not cover the history endpoint, and
+    the symbol-change endpoint fails after retries: the run goes on, the rows stored by an earlier run stay,
+    and the summary says so in one line each, without the key."""
+
+    def run() -> FetchReport:
+        report = FetchReport("fmp")
+        source = fmp_source(["AAPL"], windows_fn(), report, api_key=KEY, base_url=stub.url, clock=lambda: AFTER_CLOSE)
+        run_pipeline(source, credentials=ingest_db, dataset_name="raw_fmp", pipeline_name="rt_test_fmp")
+        return report
+
+    def stored() -> tuple[list, list]:
+        return (
+            query(DbUrl(ingest_db), "select symbol, d, action from raw_fmp.membership_events order by 1, 2, 3"),
+            query(DbUrl(ingest_db), "select old_symbol, new_symbol, d from raw_fmp.ticker_changes order by 1, 2"),
+        )
+
+    first = run()
+    assert first.notes == []
+    before = stored()
+    assert len(before[0]) == 5 and len(before[1]) == 3
+
+    stub.script[(HISTORICAL_CONSTITUENTS_PATH, None)] = [(403, {}, {"Error Message": f"Restricted Endpoint {KEY}"})]
+    stub.script[(SYMBOL_CHANGE_PATH, None)] = [(500, {}, {"Error Message": "internal error"})]
+    second = run()
+    assert stored() == before
+    assert second.loaded_symbols == {"AAPL"}
+    assert len(second.notes) == 2
+    assert second.notes[0].startswith("S&P 500 membership changes not loaded from FMP (FMP rejected the API key")
+    assert second.notes[1].startswith("ticker changes not loaded from FMP (HTTP 500")
+    assert all(note.endswith("the stored rows are kept") and KEY not in note for note in second.notes)
+
+    # An empty answer never replaces the stored rows either.
+    stub.script[(HISTORICAL_CONSTITUENTS_PATH, None)] = [(200, {}, [])]
+    third = run()
+    assert stored()[0] == before[0]
+    assert "FMP sent no rows" in third.notes[0]

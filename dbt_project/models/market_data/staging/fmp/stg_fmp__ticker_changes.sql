@@ -1,0 +1,1 @@
+{{ stage_ticker_changes('fmp') }}

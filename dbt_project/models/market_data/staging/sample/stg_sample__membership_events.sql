@@ -1,0 +1,1 @@
+{{ stage_membership_events('sample') }}
