@@ -8,7 +8,7 @@ server) and loaded with the bundled sample (default) or the synthetic set (bench
 building the inputs is not timed. Prints:
   - full backtest: `dbt run --full-refresh` of ledger (the plpgsql step over every day), then
     `dbt build` of everything downstream with its tests, and `make backtest`'s dbt build (tag:backtest);
-  - one night: the SQL of one day's step (udf.rt_ledger_advance_v1 reading a state one day behind), then the
+  - one night: the SQL of one day's step (udf.rt_ledger_advance_v2 reading a state one day behind), then the
     nightly `dbt build --select ledger+` wall time after that day arrives (dbt's fixed ~3 s included).
 A benchmark, not a test: it prints figures and exits 0 unless something failed.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.server import bench_server
 from rapidtrader.db import DbUrl, connect, create_scratch_database, drop_database
 from rapidtrader.dbt_runner import run_dbt
+from rapidtrader.settings import dbt_vars
 
 INPUTS = ["+signals_daily", "+market_state", "+symbols"]
 
@@ -96,28 +97,16 @@ def bench(url: DbUrl) -> None:
     sql(url, f"create table public.bench_ledger_state as select * from marts.ledger where d < '{last_d}'")
     # The call the ledger model makes (macros/trading/ledger_advance.sql), with the default settings as the
     # one run; named arguments, so a reordered signature fails loudly here instead of timing something else.
-    runs = json.dumps(
-        [
-            {
-                "run_id": 1,
-                "capital": 100000.0,
-                "atr_stop_k": 3.0,
-                "enable_stop": True,
-                "cooldown_days": 1,
-                "pct_per_trade": 0.05,
-                "daily_risk_cap": 0.005,
-                "max_sector": 0.3,
-            }
-        ]
-    )
+    runs = "[" + dbt_vars()["rt_ledger_run"] + "]"
     call = (
-        "select count(*) from udf.rt_ledger_advance_v1(p_bars => 'marts.bars_daily', "
+        "select count(*) from udf.rt_ledger_advance_v2(p_bars => 'marts.bars_daily', "
         "p_signals => 'marts.signals_daily', p_market => 'marts.market_state', p_symbols => 'marts.symbols', "
+        "p_membership => 'marts.universe_membership', "
         "p_state => 'public.bench_ledger_state', p_start => null, p_end => null, "
         f"p_runs => '{runs}'::jsonb, p_publish_last => false)"
     )
     step_s, [(step_rows,)] = sql(url, call)
-    print(f"  one night: rt_ledger_advance_v1 SQL {step_s:.2f} s ({step_rows} rows for {last_d}; target <= 3 s)")
+    print(f"  one night: rt_ledger_advance_v2 SQL {step_s:.2f} s ({step_rows} rows for {last_d}; target <= 3 s)")
     sql(url, "drop table public.bench_ledger_state")
 
     # The same night through dbt: remove the last day from the ledger, then the nightly build.

@@ -13,6 +13,7 @@ An empty variable counts as unset (its default applies).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import re
@@ -141,6 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_SMA_FAST", "choice", 20, "SMA crossover: fast window", "signals", choices=SMA_WINDOWS, dbt=True),
     _s("RT_SMA_SLOW", "choice", 100, "SMA crossover: slow window", "signals", choices=SMA_WINDOWS, dbt=True),
     _s("RT_SMA_CONFIRM_DAYS", "int", 2, "SMA crossover: rows the cross must hold", "signals", low=1, high=50, dbt=True),
+    _s("RT_FLOAT_TOLERANCE", "float", 1e-9, "computed floats within this share of a threshold count as equal to it (ties decided as exact arithmetic would)", "signals", low=0, high=0.001, dbt=True),
     _s("RT_MARKET_FILTER_SYMBOL", "ticker", "SPY", "market filter symbol", "signals", dbt=True),
     _s("RT_MARKET_FILTER_SMA", "choice", 200, "market filter: SMA window of the filter symbol", "signals", choices=SMA_WINDOWS, dbt=True),
     _s("RT_MARKET_FILTER_ENABLE", "bool", 1, "market filter on (0: the gate is always open)", "signals", dbt=True),
@@ -153,11 +155,19 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_PCT_PER_TRADE", "float", 0.05, "position size cap as a share of equity", "ledger", low=0, high=1, low_open=True, dbt=True),
     _s("RT_DAILY_RISK_CAP", "float", 0.005, "risk per trade (stop distance x shares) as a share of equity", "ledger", low=0, high=1, low_open=True, dbt=True),
     _s("RT_MAX_EXPOSURE_PER_SECTOR", "float", 0.30, "sector cap as a share of equity", "ledger", low=0, high=1, low_open=True, dbt=True),
+    _s("RT_UNIVERSE_MODE", "choice", "pit", "which index members may be bought: `pit` the members on that day, `current` the latest list on every day", "ledger", choices=("pit", "current"), dbt=True),
+    _s("RT_SLIPPAGE_BPS", "float", 5, "slippage in basis points: buys fill at open x (1 + s), sells at open x (1 - s)", "ledger", low=0, high=1000, dbt=True),
+    _s("RT_COMMISSION_MIN", "float", 1.0, "commission per fill at least this (dollars)", "ledger", low=0, high=10000, dbt=True),
+    _s("RT_COMMISSION_PER_SHARE", "float", 0.005, "commission per share (dollars)", "ledger", low=0, high=100, dbt=True),
+    _s("RT_COMMISSION_MAX_PCT", "float", 0.01, "commission at most this share of the fill's value (0: no commission)", "ledger", low=0, high=1, dbt=True),
+    _s("RT_MAX_PARTICIPATION", "float", 0.025, "a buy fills at most this share of the day's volume (0: no cap)", "ledger", low=0, high=1, dbt=True),
+    _s("RT_DELIST_SESSIONS", "int", 5, "a held symbol without a clean bar this many sessions in a row is sold (0: never)", "ledger", low=0, high=1000, dbt=True),
     _s("RT_BENCHMARK_SYMBOL", "ticker", "SPY", "buy-and-hold comparison of the backtest", "ledger", dbt=True),
     _s("RT_BACKTEST_START", "date", None, "first day of a backtest (set by `make backtest`)", "ledger", dbt=True),
     _s("RT_BACKTEST_END", "date", None, "last day of a backtest (set by `make backtest`)", "ledger", dbt=True),
     # data-quality tiers (percent of the checked points; warn = runbook warning, error = critical)
     _s("RT_DQ_SESSION", "date", None, "session the data-quality tests check (set by validate_data.py --date)", "data quality", dbt=True, shown_default="(the latest session)"),
+    _s("RT_TEST_FULL_HISTORY", "bool", 0, "batch-scoped tests check every row, not only what the last build wrote (`make test-dq-full`)", "data quality", dbt=True),
     _s("RT_DQ_WINDOW_SESSIONS", "int", 20, "data quality: sessions checked", "data quality", low=1, high=10000, dbt=True),
     _s("RT_DQ_COVERAGE_WARN_PCT", "float", 1, "coverage: % of symbols missing for a warning", "data quality", low=0, high=100, dbt=True),
     _s("RT_DQ_COVERAGE_ERROR_PCT", "float", 5, "coverage: % missing for an error", "data quality", low=0, high=100, dbt=True),
@@ -357,10 +367,14 @@ def dbt_value(setting: Setting, value: Any) -> Any:
 
 
 def dbt_vars(settings: Settings | None = None) -> dict[str, Any]:
-    """Every setting dbt reads, as `rt_<name>` vars, plus the SMA windows the indicators hold."""
+    """Every setting dbt reads, as `rt_<name>` vars, plus the SMA windows the indicators hold and the
+    ledger run those settings make (rapidtrader.ledger_runs)."""
+    from rapidtrader.ledger_runs import ledger_run
+
     s = settings or get_settings()
     out = {x.var: dbt_value(x, getattr(s, x.attr)) for x in SETTINGS if x.dbt}
     out["rt_sma_windows"] = ",".join(str(n) for n in SMA_WINDOWS)
+    out["rt_ledger_run"] = json.dumps(ledger_run(out))
     return out
 
 

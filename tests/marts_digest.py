@@ -92,6 +92,26 @@ def compare(
     return problems
 
 
+def differing_symbols(
+    stored: dict[str, dict], url: DbUrl, relations: list[str], renamed: dict[str, str] | None = None
+) -> dict[str, set[str]]:
+    """Per relation (stored name), the symbols whose rows differ from the stored digest (an added or a
+    vanished symbol included)."""
+    renamed = renamed or {}
+    out: dict[str, set[str]] = {}
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            for rel in relations:
+                want = stored[rel]
+                got = table_digest(cur, renamed.get(rel, rel), want["columns"])
+                symbols = set(want["by_symbol"]) | set(got["by_symbol"])
+                out[rel] = {s for s in symbols if want["by_symbol"].get(s) != got["by_symbol"].get(s)}
+    finally:
+        conn.close()
+    return out
+
+
 def marts_of(url: DbUrl) -> list[str]:
     """Every table of the marts schema, plus the ledger and proposed orders wherever they live."""
     conn = connect(url)

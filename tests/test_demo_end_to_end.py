@@ -97,33 +97,108 @@ def test_readme_example_queries_run(demo):
         query(url, sql)  # raises on a wrong table or column name
 
 
-# Where the marts of the stored digest (taken before the domain layout) live now, and the one deliberate
-# change it must not see: the ledger marks the order rows orders_eod published (status 'published').
-RENAMED = {
-    "intermediate.int_ledger": "marts.ledger",
-    "intermediate.int_orders_proposed": "marts.orders_proposed",
-}
-DELIBERATE = {"marts.ledger": {"status": "case when record_type = 'order' then null else status end"}}
+# The digest of the marts taken before the architecture move (and before point-in-time membership, costs
+# and exact ties), and what those changed on purpose.
 DIGEST = PROJECT_ROOT / "tests" / "fixtures" / "digests" / "sample_marts.json"
+# past members and renamed tickers whose bars were quarantined as symbol_not_in_universe and are now clean
+NEWLY_CLEAN = {"PCLN", "CBG", "HCN", "CHK", "PDCO", "SIG", "SNI"}
+# the six SMA "crosses" that were float noise (sma_fast == sma_slow in exact arithmetic)
+TIES = {"AET", "DIS", "PKI", "SEE", "SYY", "TPR"}
 
 
-def test_every_mart_equals_the_stored_digest(demo):
-    """The bundled sample's marts, and a backtest over it, equal row for row what the project computed
-    before the architecture move (tests/fixtures/digests/sample_marts.json)."""
+def test_point_in_time_membership_and_ties_change_only_what_they_should(demo):
+    """Against the digest taken before: bars, quarantine and indicators differ only for the symbols that
+    point-in-time membership made clean, and the signals only for those and the six float-noise ties."""
     import json
 
-    from tests.marts_digest import compare
+    from tests.marts_digest import differing_symbols
 
-    url, out, result = demo
+    url, _, result = demo
     assert result.returncode == 0
-    env = dict(os.environ, RT_DB_URL=url.url, RT_LOG_DIR=str(out / "logs"), RT_PROGRESS="0")
-    backtest = subprocess.run(
-        [sys.executable, "-m", "rapidtrader.jobs.backtest", "--start", "2014-01-02", "--end", "2018-02-07"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+    stored = json.loads(DIGEST.read_text())
+    moved = differing_symbols(
+        stored,
+        url,
+        ["marts.bars_daily", "marts.bars_quarantine", "marts.indicators_daily", "marts.signals_daily"],
     )
-    assert backtest.returncode == 0, backtest.stdout[-3000:] + backtest.stderr[-2000:]
-    assert compare(json.loads(DIGEST.read_text()), url, RENAMED, DELIBERATE) == []
+    assert moved["marts.bars_daily"] == NEWLY_CLEAN
+    assert moved["marts.bars_quarantine"] == NEWLY_CLEAN
+    assert moved["marts.indicators_daily"] == NEWLY_CLEAN
+    assert moved["marts.signals_daily"] == NEWLY_CLEAN | TIES
+
+
+def test_with_costs_off_and_the_latest_list_the_ledger_is_the_one_before_costs(demo):
+    """On the whole bundled sample: the ledger functions with every cost, the volume cap and delistings at
+    0 and RT_UNIVERSE_MODE=current give, to the cent, the ledger of the functions as they were before
+    (tests/fixtures/ledger_v1) on the same inputs. The only extra rows are the qty-0 orders that now name
+    not_in_universe for symbols outside the latest list (before, those symbols were not candidates)."""
+    from decimal import Decimal
+
+    from rapidtrader.db import connect
+
+    url, _, result = demo
+    assert result.returncode == 0
+    text = (PROJECT_ROOT / "tests" / "fixtures" / "ledger_v1" / "ledger_functions.sql").read_text()
+    body = text.split("{% macro ledger_create_functions() %}", 1)[1].split("{% endmacro %}", 1)[0]
+    settings = {
+        "run_id": 1,
+        "capital": Decimal("100000.0"),
+        "atr_stop_k": Decimal("3.0"),
+        "enable_stop": True,
+        "cooldown_days": 1,
+        "pct_per_trade": Decimal("0.05"),
+        "daily_risk_cap": Decimal("0.005"),
+        "max_sector": Decimal("0.3"),
+    }
+    costs_off = {
+        "universe_mode": "current",
+        "slippage_bps": 0,
+        "commission_min": 0,
+        "commission_per_share": 0,
+        "commission_max_pct": 0,
+        "max_participation": 0,
+        "delist_sessions": 0,
+    }
+    import json
+
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(body)
+            # before: only the latest list was tradable, every day
+            cur.execute(
+                "create temp view v1_symbols as select symbol, sector, is_tradable and is_current_member "
+                "as is_tradable from marts.symbols"
+            )
+            cur.execute(
+                "select (a.entry).* from udf.rt_ledger_advance_v1('marts.bars_daily', 'marts.signals_daily', "
+                "'marts.market_state', 'v1_symbols', null, null, null, %s::jsonb, true) as a",
+                (json.dumps([settings], default=str),),
+            )
+            names = [c.name for c in cur.description]
+            before = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            cur.execute(
+                "select (a.entry).* from udf.rt_ledger_advance_v2('marts.bars_daily', 'marts.signals_daily', "
+                "'marts.market_state', 'marts.symbols', 'marts.universe_membership', null, null, null, "
+                "%s::jsonb, true) as a",
+                (json.dumps([{**settings, **costs_off}], default=str),),
+            )
+            names = [c.name for c in cur.description]
+            after = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        conn.rollback()
+        conn.close()
+
+    def key(r: dict) -> tuple:
+        return tuple(str(r[k]) for k in ("d", "record_type", "symbol", "side", "event", "seq"))
+
+    def is_extra(r: dict) -> bool:
+        return r["record_type"] == "order" and r["reason"] == "not_in_universe"
+
+    extra = [r for r in after if is_extra(r)]
+    kept = {key(r): r for r in after if not is_extra(r)}
+    assert all(r["qty"] == 0 for r in extra)
+    assert len(before) == len(kept) > 100_000
+    for old in before:
+        new = kept[key(old)]
+        assert {k: new[k] for k in old} == old, key(old)

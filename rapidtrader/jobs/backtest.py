@@ -41,6 +41,11 @@ METRICS: list[tuple[str, str, str]] = [
     ("turnover", "turnover (x equity / year)", ".2f"),
     ("n_trades", "closed trades", "d"),
     ("n_open_trades", "open at the end", "d"),
+    ("total_commission", "commission paid", ",.2f"),
+    ("total_slippage", "slippage cost", ",.2f"),
+    ("return_before_costs", "return before costs", "pct"),
+    ("avg_coverage", "index covered by data (avg)", "pct"),
+    ("min_coverage", "index covered by data (min)", "pct"),
 ]
 
 

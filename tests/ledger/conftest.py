@@ -1,6 +1,6 @@
 """Fixtures of the ledger tests: a scratch database with the ledger function and tiny hand-made inputs.
 
-The scenario tests call udf.rt_ledger_advance_v1 directly (the function the dbt models call) on
+The scenario tests call udf.rt_ledger_advance_v2 directly (the function the dbt models call) on
 four small input tables, so each edge case of the rules is a few symbols over a few days with values
 reasoned out in the test. The end-to-end tests run dbt on the same kind of inputs placed where the
 models read them (marts.bars_daily, signals_daily, market_state, symbols).
@@ -19,6 +19,8 @@ import pytest
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.db import DbUrl, connect
 
+# The rules without trading costs, volume cap or delistings, every symbol of the world a member: the
+# scenario tests of those rules set them explicitly.
 DEFAULTS = {
     "capital": Decimal("100000"),
     "atr_stop_k": Decimal("3.0"),
@@ -27,6 +29,13 @@ DEFAULTS = {
     "pct_per_trade": Decimal("0.05"),
     "daily_risk_cap": Decimal("0.005"),
     "max_sector": Decimal("0.30"),
+    "universe_mode": "current",
+    "slippage_bps": Decimal("0"),
+    "commission_min": Decimal("0"),
+    "commission_per_share": Decimal("0"),
+    "commission_max_pct": Decimal("0"),
+    "max_participation": Decimal("0"),
+    "delist_sessions": 0,
 }
 
 
@@ -41,15 +50,17 @@ def ledger_function_sql() -> str:
 
 INPUT_DDL = """
 create schema if not exists {schema};
-drop table if exists {schema}.bars_daily, {schema}.signals_daily, {schema}.market_state, {schema}.symbols;
+drop table if exists {schema}.bars_daily, {schema}.signals_daily, {schema}.market_state, {schema}.symbols,
+    {schema}.universe_membership;
 create table {schema}.bars_daily (
-    symbol text, d date, adj_open float8, adj_high float8, adj_low float8, adj_close float8
+    symbol text, d date, adj_open float8, adj_high float8, adj_low float8, adj_close float8, volume bigint
 );
 create table {schema}.signals_daily (
     d date, symbol text, strategy text, direction text, strength float8, close float8, atr_14 float8
 );
 create table {schema}.market_state (d date, bull_gate boolean);
-create table {schema}.symbols (symbol text, sector text, is_tradable boolean);
+create table {schema}.symbols (symbol text, sector text, is_tradable boolean, is_current_member boolean);
+create table {schema}.universe_membership (symbol text, added_d date, removed_d date);
 """
 
 
@@ -61,6 +72,9 @@ class World:
     signals: dict[tuple[str, str], tuple[str, float | None, float | None, float | None]] = field(default_factory=dict)
     gate: dict[str, bool] = field(default_factory=dict)
     sectors: dict[str, str | None] = field(default_factory=dict)
+    volumes: dict[tuple[str, str], int] = field(default_factory=dict)  # default 1,000,000 shares
+    # point-in-time membership intervals (symbol, added_d, removed_d or None); current members = sectors
+    membership: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def bar(
         self, symbol: str, d: str, o: float, h: float | None = None, low: float | None = None, c: float | None = None
@@ -93,7 +107,8 @@ class World:
             cur.execute(INPUT_DDL.format(schema=schema))
             for (symbol, d), (o, h, low, c) in self.bars.items():
                 cur.execute(
-                    f"insert into {schema}.bars_daily values (%s, %s, %s, %s, %s, %s)", (symbol, d, o, h, low, c)
+                    f"insert into {schema}.bars_daily values (%s, %s, %s, %s, %s, %s, %s)",
+                    (symbol, d, o, h, low, c, self.volumes.get((symbol, d), 1_000_000)),
                 )
             for (d, symbol), (direction, strength, close, atr) in self.signals.items():
                 cur.execute(
@@ -103,7 +118,11 @@ class World:
             for d, gate in self.gate.items():
                 cur.execute(f"insert into {schema}.market_state values (%s, %s)", (d, gate))
             for symbol, sector in self.sectors.items():
-                cur.execute(f"insert into {schema}.symbols values (%s, %s, %s)", (symbol, sector, sector is not None))
+                cur.execute(
+                    f"insert into {schema}.symbols values (%s, %s, %s, true)", (symbol, sector, sector is not None)
+                )
+            for symbol, added, removed in self.membership:
+                cur.execute(f"insert into {schema}.universe_membership values (%s, %s, %s)", (symbol, added, removed))
         conn.close()
 
 
@@ -139,9 +158,9 @@ class Ledger:
             d = day["d"]
             assert day["cash_open"] == previous_cash, d
             cash, pos = previous_cash, dict(previous_pos)
-            for f in self.of("fill", d=d, status="filled"):
+            for f in [*self.of("fill", d=d, status="filled"), *self.of("fill", d=d, status="delisted")]:
                 sign = -1 if f["side"] == "buy" else 1
-                cash += sign * f["qty"] * f["price"]
+                cash += sign * f["qty"] * f["price"] - (f["commission"] or 0)
                 pos[f["symbol"]] = pos.get(f["symbol"], 0) - sign * f["qty"]
             assert cash == day["cash"] >= 0, d
             held = {p["symbol"]: p["qty"] for p in self.of("position", d=d)}
@@ -166,22 +185,17 @@ def _call(
     schema: str, state: str | None, start: str | None, end: str | None, params: dict, publish_last: bool = True
 ) -> tuple[str, tuple]:
     p = {**DEFAULTS, **params}
-    run = {
-        "run_id": 1,
-        "capital": p["capital"],
-        "atr_stop_k": p["atr_stop_k"],
-        "enable_stop": p["enable_stop"],
-        "cooldown_days": p["cooldown_days"],
-        "pct_per_trade": p["pct_per_trade"],
-        "daily_risk_cap": p["daily_risk_cap"],
-        "max_sector": p["max_sector"],
-    }
-    sql = "select (a.entry).* from udf.rt_ledger_advance_v1(%s, %s, %s, %s, %s, %s::date, %s::date, %s::jsonb, %s) as a"
+    run = {"run_id": 1, **p}
+    sql = (
+        "select (a.entry).* from udf.rt_ledger_advance_v2("
+        "%s, %s, %s, %s, %s, %s, %s::date, %s::date, %s::jsonb, %s) as a"
+    )
     args = (
         f"{schema}.bars_daily",
         f"{schema}.signals_daily",
         f"{schema}.market_state",
         f"{schema}.symbols",
+        f"{schema}.universe_membership",
         state,
         start,
         end,
@@ -267,7 +281,10 @@ def random_world(n_symbols: int = 12, n_days: int = 60, seed: int = 7) -> tuple[
             days.append(d.isoformat())
         d += dt.timedelta(days=1)
     symbols = [f"S{i:02d}" for i in range(n_symbols)]
-    w = World(sectors={s: ("Tech", "Energy", "Utilities")[i % 3] for i, s in enumerate(symbols)})
+    w = World(
+        sectors={s: ("Tech", "Energy", "Utilities")[i % 3] for i, s in enumerate(symbols)},
+        membership=[(s, "2000-01-03", None) for s in symbols],  # index members all along
+    )
     for s in symbols:
         close = rng.uniform(20, 200)
         for day in days:
@@ -296,4 +313,6 @@ def until(world: World, last_day: str) -> World:
         signals={k: v for k, v in world.signals.items() if k[0] <= last_day},
         gate={k: v for k, v in world.gate.items() if k <= last_day},
         sectors=dict(world.sectors),
+        volumes={k: v for k, v in world.volumes.items() if k[1] <= last_day},
+        membership=list(world.membership),
     )

@@ -1,8 +1,8 @@
 {#
     Beginning + changes = end, for cash, on a ledger table (ledger, backtest_ledger). Fails with
     the days where cash_open differs from the previous day's cash (or from start_capital on the first
-    day), or where cash differs from cash_open + sell and stop proceeds - buy costs of that day's fills.
-    Exact: money is numeric in the ledger.
+    day), or where cash differs from cash_open + sell, stop and delisting proceeds - buy costs of that
+    day's fills, commissions included. Exact: money is numeric in the ledger.
 #}
 {% test ledger_cash_reconciles(model, start_capital) %}
 
@@ -34,10 +34,12 @@ flows as (
 
     select
         d,
-        sum(case when side = 'buy' then -qty * price else qty * price end) as net_flow
+        sum(
+            case when side = 'buy' then -qty * price else qty * price end - coalesce(commission, 0)
+        ) as net_flow
 
     from ledger
-    where record_type = 'fill' and status = 'filled'
+    where record_type = 'fill' and status in ('filled', 'delisted')
     group by d
 
 ),

@@ -46,7 +46,7 @@ moves as (
         sum(case when side = 'buy' then qty else -qty end) as net_qty
 
     from ledger
-    where record_type = 'fill' and status = 'filled'
+    where record_type = 'fill' and status in ('filled', 'delisted')
     group by d, symbol
 
 ),

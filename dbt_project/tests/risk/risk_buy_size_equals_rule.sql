@@ -4,4 +4,4 @@
 {{ config(severity='error') }}
 
 select * from {{ ref('orders_proposed') }}
-where is_accepted_buy and qty is distinct from expected_size
+where {{ rt_latest_batch_filter(ref('orders_proposed')) }} and is_accepted_buy and qty is distinct from expected_size

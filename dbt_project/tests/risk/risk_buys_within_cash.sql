@@ -7,6 +7,6 @@ select
     sum(ref_price * qty) as bought_value
 
 from {{ ref('orders_proposed') }}
-where is_accepted_buy
+where {{ rt_latest_batch_filter(ref('orders_proposed')) }} and is_accepted_buy
 group by d
 having sum(ref_price * qty) > max(cash)

@@ -3,4 +3,4 @@
 {{ config(severity='error') }}
 
 select * from {{ ref('orders_proposed') }}
-where is_accepted_buy and (not gate_open or in_cooldown)
+where {{ rt_latest_batch_filter(ref('orders_proposed')) }} and is_accepted_buy and (not gate_open or in_cooldown)

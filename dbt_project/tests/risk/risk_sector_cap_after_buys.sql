@@ -11,6 +11,6 @@ select
     max(sector_cap_value) as cap_value
 
 from {{ ref('orders_proposed') }}
-where is_accepted_buy
+where {{ rt_latest_batch_filter(ref('orders_proposed')) }} and is_accepted_buy
 group by d, sector
 having max(sector_held_value) + sum(ref_price * qty) > max(sector_cap_value)

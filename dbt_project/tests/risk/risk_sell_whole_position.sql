@@ -2,4 +2,4 @@
 {{ config(severity='error') }}
 
 select * from {{ ref('orders_proposed') }}
-where side = 'sell' and qty is distinct from held_qty
+where {{ rt_latest_batch_filter(ref('orders_proposed')) }} and side = 'sell' and qty is distinct from held_qty

@@ -1,7 +1,8 @@
 {{ config(materialized='view') }}
 
--- What happened to each order at the next open, and the stops: filled, expired (no bar that day, or never
--- published) or rejected_cash (not even one share affordable). A slice of the ledger.
+-- What happened to each order at the next open, the stops and the delistings: filled, expired (no bar
+-- that day, or never published), rejected_cash, rejected_volume or delisted; with what the fill paid in
+-- commission and lost to slippage. A slice of the ledger.
 select
     d,
     seq,
@@ -11,7 +12,9 @@ select
     ordered_qty,
     price,
     qty * price as value,
-    status
+    status,
+    coalesce(commission, 0) as commission,
+    coalesce(slippage, 0) as slippage
 
 from {{ ref('ledger') }}
 where record_type = 'fill'

@@ -1,7 +1,7 @@
 {{ config(materialized='view') }}
 
 -- Cash, equity and exposure per day of the paper ledger; daily return on equity and drawdown from the
--- running peak.
+-- running peak; the day's trading costs (commission paid, slippage lost).
 with
 
 ledger as (
@@ -29,6 +29,19 @@ positions as (
 
 ),
 
+costs as (
+
+    select
+        d,
+        sum(commission) as commission,
+        sum(slippage) as slippage
+
+    from ledger
+    where record_type = 'fill'
+    group by d
+
+),
+
 final as (
 
     select
@@ -40,11 +53,15 @@ final as (
         coalesce(positions.n_positions, 0) as n_positions,
         (days.equity / nullif(lag(days.equity) over by_d, 0) - 1)::float8 as daily_return,
         (days.equity / nullif(max(days.equity) over by_d, 0) - 1)::float8 as drawdown,
-        days.bull_gate
+        days.bull_gate,
+        coalesce(costs.commission, 0) as commission,
+        coalesce(costs.slippage, 0) as slippage
 
     from days
     left join positions
         on days.d = positions.d
+    left join costs
+        on days.d = costs.d
 
     window by_d as (order by days.d)
 

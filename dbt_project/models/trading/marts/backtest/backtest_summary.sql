@@ -4,7 +4,12 @@
 --   ann_vol = stddev_samp(r) x sqrt(252); sharpe = avg(r) / stddev_samp(r) x sqrt(252)
 --   sortino = avg(r) / sqrt(avg(min(r, 0)^2)) x sqrt(252); max_drawdown = min(equity / running peak - 1)
 --   win_rate, profit_factor (gross profit / gross loss) and n_trades over closed round trips
---   avg_exposure = avg(positions value / equity); turnover = traded value / 2 / avg equity per year.
+--   avg_exposure = avg(positions value / equity); turnover = traded value / 2 / avg equity per year
+--   total_commission, total_slippage: what the strategy paid; return_before_costs = (last equity + those
+--   costs) / first equity - 1 (costs added back, without the compounding they forwent)
+--   avg_coverage, min_coverage: universe_coverage_daily over the window (how much of the index had data).
+-- Float sums depend on the order they add up in, and a plan may feed rows in any order (PostgreSQL 15 and
+-- 18 differ in the last bit): every float aggregate reads its rows by date, so a summary is reproducible.
 with
 
 series as (
@@ -14,7 +19,9 @@ series as (
         d,
         equity::float8 as equity,
         exposure,
-        traded_value::float8 as traded_value
+        traded_value::float8 as traded_value,
+        commission::float8 as commission,
+        slippage::float8 as slippage
 
     from {{ ref('backtest_daily') }}
 
@@ -25,6 +32,8 @@ series as (
         d,
         benchmark_equity::float8,
         1.0::float8,
+        0::float8,
+        0::float8,
         0::float8
 
     from {{ ref('backtest_daily') }}
@@ -55,13 +64,15 @@ stats as (
         count(*) as n_days,
         max(first_equity) as first_equity,
         (array_agg(equity order by d desc))[1] as last_equity,
-        avg(r) as avg_r,
-        stddev_samp(r) as sd_r,
-        sqrt(avg(least(r, 0) ^ 2)) as downside_dev,
+        avg(r order by d) as avg_r,
+        stddev_samp(r order by d) as sd_r,
+        sqrt(avg(least(r, 0) ^ 2 order by d)) as downside_dev,
         min(drawdown) as max_drawdown,
-        avg(exposure) as avg_exposure,
-        sum(traded_value) as traded_value,
-        avg(equity) as avg_equity
+        avg(exposure order by d) as avg_exposure,
+        sum(traded_value order by d) as traded_value,
+        avg(equity order by d) as avg_equity,
+        sum(commission order by d) as total_commission,
+        sum(slippage order by d) as total_slippage
 
     from returns
     group by portfolio
@@ -82,6 +93,17 @@ trade_stats as (
         )::float8 as profit_factor
 
     from {{ ref('backtest_trades') }}
+
+),
+
+coverage as (
+
+    select
+        avg(coverage.coverage order by coverage.d) as avg_coverage,
+        min(coverage.coverage) as min_coverage
+
+    from {{ ref('universe_coverage_daily') }} as coverage
+    where coverage.d between (select min(d) from series) and (select max(d) from series)
 
 ),
 
@@ -107,9 +129,16 @@ final as (
         stats.traded_value / 2 / nullif(stats.avg_equity, 0)
         / nullif((stats.last_d - stats.first_d) / 365.25, 0) as turnover,
         coalesce(trade_stats.n_trades, 1) as n_trades,
-        coalesce(trade_stats.n_open_trades, 0) as n_open_trades
+        coalesce(trade_stats.n_open_trades, 0) as n_open_trades,
+        stats.total_commission,
+        stats.total_slippage,
+        (stats.last_equity + stats.total_commission + stats.total_slippage) / stats.first_equity - 1
+            as return_before_costs,
+        coverage.avg_coverage,
+        coverage.min_coverage
 
     from stats
+    cross join coverage
     left join trade_stats
         on stats.portfolio = trade_stats.portfolio
 

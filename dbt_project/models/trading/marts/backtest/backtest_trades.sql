@@ -1,6 +1,7 @@
--- Round trips of the backtest: each filled buy paired with the exit (sell or stop) that closed it. A
--- symbol is never bought while held, so its entries and exits alternate: the n-th entry pairs with the
--- n-th exit. Trades still open at the end are valued at the last close and flagged is_open.
+-- Round trips of the backtest: each filled buy paired with the exit (sell, stop or delisting) that closed
+-- it. A symbol is never bought while held, so its entries and exits alternate: the n-th entry pairs with
+-- the n-th exit. Trades still open at the end are valued at the last close and flagged is_open. Prices are
+-- fill prices (slippage included); pnl is net of both fills' commissions.
 with
 
 ledger as (
@@ -16,6 +17,7 @@ entries as (
         d as entry_d,
         qty,
         price as entry_price,
+        coalesce(commission, 0) as entry_commission,
         row_number() over by_symbol as trade_no
 
     from ledger
@@ -30,12 +32,13 @@ exits as (
     select
         symbol,
         d as exit_d,
-        side as exit_side,
+        case when status = 'delisted' then 'delisted' else side end as exit_side,
         price as exit_price,
+        coalesce(commission, 0) as exit_commission,
         row_number() over by_symbol as trade_no
 
     from ledger
-    where record_type = 'fill' and side in ('sell', 'stop') and status = 'filled'
+    where record_type = 'fill' and side in ('sell', 'stop') and status in ('filled', 'delisted')
 
     window by_symbol as (partition by symbol order by d, seq)
 
@@ -66,7 +69,9 @@ final as (
         exits.exit_side,
         coalesce(exits.exit_price, last_marks.last_close) as exit_price,
         exits.exit_d is null as is_open,
-        entries.qty * (coalesce(exits.exit_price, last_marks.last_close) - entries.entry_price) as pnl,
+        entries.qty * (coalesce(exits.exit_price, last_marks.last_close) - entries.entry_price)
+        - entries.entry_commission - coalesce(exits.exit_commission, 0) as pnl,
+        entries.entry_commission + coalesce(exits.exit_commission, 0) as commission,
         (coalesce(exits.exit_price, last_marks.last_close) / entries.entry_price - 1)::float8 as trade_return
 
     from entries
