@@ -9,7 +9,7 @@ export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo eod test test-e2e lint format bench docs backtest report health validate backup restore db-start db-stop psql clean
+.PHONY: help setup demo eod test test-dq-full test-e2e lint format bench docs backtest report health validate backup restore db-start db-stop psql clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ eod: setup ## the nightly job: ingest (RT_DATA_SOURCE) -> dbt build -> report
 
 test: setup ## the whole test suite (throwaway databases on the embedded Postgres, or RT_TEST_DB_URL)
 	$(PY) -m pytest
+
+test-dq-full: setup ## every data-quality and risk test over the whole history (the nightly checks its new batch)
+	RT_TEST_FULL_HISTORY=1 $(PY) -m rapidtrader.dbt_runner test
 
 test-e2e: setup ## only the end-to-end tests
 	$(PY) -m pytest -m e2e

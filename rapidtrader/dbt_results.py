@@ -38,6 +38,7 @@ class NodeResult:
     message: str | None = None
     invocation_id: str | None = None
     generated_at: dt.datetime | None = None
+    execution_s: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -108,6 +109,7 @@ def read_run_results(target: Path | None = None, since: dt.datetime | None = Non
                 message=result.get("message"),
                 invocation_id=metadata.get("invocation_id"),
                 generated_at=generated,
+                execution_s=result.get("execution_time"),
             )
         )
     return out
@@ -132,8 +134,8 @@ def record(cur, run_id: str, job_name: str, results: list[NodeResult]) -> None:
         """
         insert into ops.dbt_results (
             run_id, job_name, invocation_id, generated_at, unique_id, name, resource_type, kind, status,
-            failures, message
-        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            failures, message, execution_s
+        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
         [
             (
@@ -148,13 +150,14 @@ def record(cur, run_id: str, job_name: str, results: list[NodeResult]) -> None:
                 r.status,
                 r.failures,
                 redact(r.message, secrets),
+                r.execution_s,
             )
             for r in results
         ],
     )
 
 
-_COLUMNS = "unique_id, name, resource_type, status, kind, failures, message, invocation_id, generated_at"
+_COLUMNS = "unique_id, name, resource_type, status, kind, failures, message, invocation_id, generated_at, execution_s"
 
 
 def recorded_for_run(cur, run_id: str) -> list[NodeResult]:

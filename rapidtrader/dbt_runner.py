@@ -63,6 +63,9 @@ def with_vars(args: list[str]) -> list[str]:
             continue
         rest.append(args[i])
         i += 1
+    from rapidtrader.ledger_runs import ledger_run
+
+    merged["rt_ledger_run"] = json.dumps(ledger_run(merged))
     return [*rest, "--vars", json.dumps(merged)]
 
 

@@ -94,6 +94,13 @@ OPS_DDL = [
     # dbt's verdicts per node, copied from run_results.json by the step that ran dbt (rapidtrader.dbt_results):
     # the file is overwritten by every dbt command and shared by every database the project folder builds.
     """
+    create table if not exists ops.seed_checksums (
+        seed text primary key,
+        sha256 text not null,
+        loaded_at timestamptz not null default now()
+    )
+    """,
+    """
     create table if not exists ops.dbt_results (
         id bigserial primary key,
         run_id text not null,
@@ -111,6 +118,8 @@ OPS_DDL = [
     )
     """,
     "create index if not exists dbt_results_run on ops.dbt_results (run_id)",
+    # seconds of each node: where a night's time goes (`make eod` prints the slowest)
+    "alter table ops.dbt_results add column if not exists execution_s double precision",
     "create index if not exists dbt_results_node on ops.dbt_results (unique_id, id desc)",
 ]
 

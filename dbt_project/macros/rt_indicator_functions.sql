@@ -132,6 +132,19 @@ $rt$
     filter on the latest run's rows is planned with its real, small row count; see
     tests/generic/expect_latest_batch.sql.
 -#}
+{#-
+    The rows a batch-scoped test checks: those the latest build wrote (`batch_column` equal to its newest
+    value, inlined as a literal), or every row with RT_TEST_FULL_HISTORY=1 (`make test-dq-full`).
+-#}
+{% macro rt_latest_batch_filter(model, batch_column='computed_at') -%}
+    {%- if var('rt_test_full_history') | int == 1 -%}
+        true
+    {%- else -%}
+        {{ batch_column }} = {{ rt_latest_batch_literal(model, batch_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {% macro rt_latest_batch_literal(model, batch_column) -%}
     {%- if execute -%}
         {%- set result = run_query("select max(" ~ batch_column ~ ")::text from " ~ model) -%}

@@ -17,6 +17,7 @@ import sys
 from ingestion.common import IngestionError
 from rapidtrader.db import DatabaseError, DbUrl, resolve_db_url
 from rapidtrader.jobs import dbt_build, eod_ingest
+from rapidtrader.jobs.breakdown import breakdown
 from rapidtrader.jobs.runner import job_step, new_run_id, report_start_failure
 from rapidtrader.redact import guard_std_streams, public_url, redact
 from rapidtrader.run_lock import RunLocked
@@ -42,13 +43,21 @@ def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_r
             raise IngestionError("ingestion failed")
         exit_code = max(exit_code, code)
         dbt_build.check_freshness(url, run_id, source)
-        dbt_build.run(url, run_id)
+        dbt_build.run(url, run_id, dbt_build.NIGHTLY_ARGS)
         if not skip_report:
             from rapidtrader.jobs import eod_report
 
             exit_code = max(exit_code, eod_report.run(url, run_id))
         whole.status = "success" if exit_code == 0 else "partial"
     return exit_code
+
+
+def _breakdown(url: DbUrl, run_id: str) -> str:
+    """The run's steps and slowest dbt nodes; never the reason a run fails."""
+    try:
+        return breakdown(url, run_id)
+    except Exception as exc:  # noqa: BLE001
+        return f"(no time breakdown: {redact(str(exc))})"
 
 
 @fail_fast
@@ -75,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: EOD run {run_id} did not start: {exc}", file=sys.stderr)
         return 1
     except (IngestionError, DatabaseError, dbt_build.DbtFailed) as exc:
+        print(_breakdown(url, run_id))
         print(f"error: EOD run {run_id} failed: {redact(str(exc))}", file=sys.stderr)
         return 1
+    print(_breakdown(url, run_id))
     if args.demo:
         where = "the embedded Postgres" if not s.db_url else "RT_DB_URL"
         print(DEMO_HINT.format(where=where, psql="make psql   (or: psql " + public_url(url.url) + ")"))

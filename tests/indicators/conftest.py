@@ -29,7 +29,7 @@ INDICATOR_MODELS = [
     "+symbols",
     "trading_calendar",
 ]
-OWN_MODELS = ["indicators_daily", "signals_daily", "market_state"]
+OWN_MODELS = ["indicators_daily", "int_signals_decided", "signals_daily", "market_state"]
 # the scenario edits bars_daily in place: symbols (its bar counts feed the change detection) is rebuilt too
 NIGHTLY_MODELS = ["symbols", *OWN_MODELS]
 

@@ -20,7 +20,7 @@ select
     count(*) as n_rows
 
 from {{ model }}
-where {{ batch_column }} = {{ rt_latest_batch_literal(model, batch_column) }}
+where {{ rt_latest_batch_filter(model, batch_column) }}
 
 group by {{ columns | join(', ') }}
 
@@ -45,7 +45,7 @@ with
 latest_batch as (
 
     select * from {{ model }}
-    where {{ batch_column }} = {{ rt_latest_batch_literal(model, batch_column) }}
+    where {{ rt_latest_batch_filter(model, batch_column) }}
 
 ),
 

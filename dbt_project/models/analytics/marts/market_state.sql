@@ -140,7 +140,7 @@ gated as (
         trading_days.d,
         filter_windows.adj_close as close,
         filter_windows.sma,
-        coalesce(filter_windows.adj_close >= filter_windows.sma, false) as close_above_sma,
+        coalesce({{ rt_float_cmp('filter_windows.adj_close', '>=', 'filter_windows.sma') }}, false) as close_above_sma,
         filter_windows.avg_volume_20,
         filter_windows.volatility_20,
         coalesce(buy_candidates.n_buy_candidates, 0) as n_buy_candidates

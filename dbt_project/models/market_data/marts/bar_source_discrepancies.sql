@@ -4,7 +4,8 @@ with
 
 adjusted as (
 
-    select * from {{ ref('int_bars_adjusted') }}
+    select * from {{ ref('int_bars_processed') }}
+    where is_clean
 
 ),
 

@@ -3,26 +3,15 @@
 -- bar_source_discrepancies), or here. Bar rows the ingestion door refused before they could be stored
 -- (a symbol that is not a ticker, a date that is not YYYY-MM-DD) are here too, from the sources'
 -- rejects tables: their symbol is the text as sent, d is null unless the date was readable, dup_seq is
--- null, and reject_id, detail and row_text say which row of which file and why.
+-- null, and reject_id, detail and row_text say which row of which file and why. A view: the bars are the
+-- rows of int_bars_processed that are not clean, the refused rows come from the rejects tables.
+{{ config(materialized='view') }}
+
 with
 
-validated as (
+processed as (
 
-    select * from {{ ref('int_bars_validated') }}
-
-),
-
-unreadable as (
-
-    select
-        source,
-        symbol,
-        d,
-        dup_seq,
-        unreadable
-
-    from {{ ref('int_bars_checked') }}
-    where unreadable is not null
+    select * from {{ ref('int_bars_processed') }}
 
 ),
 
@@ -51,39 +40,34 @@ chosen as (
         d,
         source
 
-    from {{ ref('bars_daily') }}
+    from processed
+    where is_chosen
 
 ),
 
 quarantined as (
 
     select
-        validated.source,
-        validated.symbol,
-        validated.d,
-        validated.dup_seq,
-        split_part(validated.reasons, ',', 1) as reason,
-        validated.reasons,
-        validated.open,
-        validated.high,
-        validated.low,
-        validated.close,
-        validated.adj_close,
-        validated.volume,
-        validated.source_ref,
-        validated.loaded_at,
+        source,
+        symbol,
+        d,
+        dup_seq,
+        split_part(reasons, ',', 1) as reason,
+        reasons,
+        open,
+        high,
+        low,
+        close,
+        adj_close,
+        volume,
+        source_ref,
+        loaded_at,
         null::text as reject_id,
-        'sent but not a number: ' || unreadable.unreadable as detail,
+        'sent but not a number: ' || unreadable as detail,
         null::text as row_text
 
-    from validated
-    left join unreadable
-        on
-            validated.source = unreadable.source
-            and validated.symbol = unreadable.symbol
-            and validated.d = unreadable.d
-            and validated.dup_seq = unreadable.dup_seq
-    where not validated.is_clean
+    from processed
+    where not is_clean
 
 ),
 

@@ -1,6 +1,22 @@
 -- Every order row the ledger proposed (accepted and blocked), with the facts the risk tests need
--- recomputed here from independent inputs: the gate from market_state, close and ATR from
--- signals_daily, cooldown from the ledger's STOP_HIT events, sector value from the positions.
+-- recomputed here from independent inputs: index membership from universe_membership (or the latest
+-- list with RT_UNIVERSE_MODE=current), the gate from market_state, close and ATR from signals_daily,
+-- cooldown from the ledger's STOP_HIT events, sector value from the positions.
+-- Incremental: the ledger only appends days, so each build adds the ledger days after the last one here;
+-- computed_at marks the build, and the risk tests check that batch (every row with
+-- RT_TEST_FULL_HISTORY=1). A --full-refresh of the ledger needs one of this model too (`dbt build
+-- --full-refresh` does both).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['d', 'symbol'], 'unique': true}, {'columns': ['computed_at']}],
+    )
+}}
+{%- set after_d = "(select coalesce(max(stored.d), '-infinity'::date) from " ~ this ~ " as stored)"
+    if is_incremental() else "'-infinity'::date" %}
+
 with
 
 ledger as (
@@ -18,16 +34,45 @@ market as (
 signals as (
 
     select * from {{ ref('signals_daily') }}
-    where strategy = 'COMBINED'
+    where strategy = 'COMBINED' and d > {{ after_d }}
 
 ),
 
 orders as (
 
     select * from ledger
-    where record_type = 'order'
+    where record_type = 'order' and d > {{ after_d }}
 
 ),
+
+{% if var('rt_universe_mode') == 'current' %}
+
+members as (
+
+    select
+        symbol,
+        '-infinity'::date as added_d,
+        null::date as removed_d
+
+    from {{ ref('symbols') }}
+    where is_current_member
+
+),
+
+{% else %}
+
+members as (
+
+    select
+        symbol,
+        added_d,
+        removed_d
+
+    from {{ ref('universe_membership') }}
+
+),
+
+{% endif %}
 
 days as (
 
@@ -47,7 +92,7 @@ days as (
 positions as (
 
     select * from ledger
-    where record_type = 'position'
+    where record_type = 'position' and d > {{ after_d }}
 
 ),
 
@@ -112,6 +157,12 @@ final as (
         {{ var('rt_max_exposure_per_sector') | float }}::numeric * days.equity as sector_cap_value,
         coalesce(market.bull_gate, false) as gate_open,
         cooldown.symbol is not null as in_cooldown,
+        exists (
+            select 1 from members
+            where
+                members.symbol = orders.symbol and members.added_d <= orders.d
+                and (members.removed_d is null or orders.d < members.removed_d)
+        ) as is_member,
         signals.close::numeric as signal_close,
         signals.atr_14::numeric as signal_atr_14,
         case
@@ -124,7 +175,8 @@ final as (
                     )
                 )::bigint
         end as expected_size,
-        held.qty as held_qty
+        held.qty as held_qty,
+        '{{ run_started_at }}'::timestamptz as computed_at
 
     from orders
     inner join days
