@@ -97,13 +97,38 @@ def test_readme_example_queries_run(demo):
         query(url, sql)  # raises on a wrong table or column name
 
 
-# The digest of the marts taken before the architecture move (and before point-in-time membership, costs
-# and exact ties), and what those changed on purpose.
-DIGEST = PROJECT_ROOT / "tests" / "fixtures" / "digests" / "sample_marts.json"
+# Digests of every mart of the bundled sample (tests/marts_digest.py): the one taken before point-in-time
+# membership, costs and exact ties, and the one taken after them, which every later change keeps.
+DIGESTS = PROJECT_ROOT / "tests" / "fixtures" / "digests"
+BEFORE_MEMBERSHIP = DIGESTS / "sample_marts_before_membership.json"
+DIGEST = DIGESTS / "sample_marts.json"
 # past members and renamed tickers whose bars were quarantined as symbol_not_in_universe and are now clean
 NEWLY_CLEAN = {"PCLN", "CBG", "HCN", "CHK", "PDCO", "SIG", "SNI"}
 # the six SMA "crosses" that were float noise (sma_fast == sma_slow in exact arithmetic)
 TIES = {"AET", "DIS", "PKI", "SEE", "SYY", "TPR"}
+
+
+def test_every_mart_equals_the_stored_digest(demo):
+    """The bundled sample's marts, and a backtest over it, equal row for row what the project computed
+    when point-in-time membership, costs and the incremental nightly landed
+    (tests/fixtures/digests/sample_marts.json), on PostgreSQL 15 and 18 alike."""
+    import json
+
+    from tests.marts_digest import compare
+
+    url, out, result = demo
+    assert result.returncode == 0
+    env = dict(os.environ, RT_DB_URL=url.url, RT_LOG_DIR=str(out / "logs"), RT_PROGRESS="0")
+    backtest = subprocess.run(
+        [sys.executable, "-m", "rapidtrader.jobs.backtest", "--start", "2014-01-02", "--end", "2018-02-07"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert backtest.returncode == 0, backtest.stdout[-3000:] + backtest.stderr[-2000:]
+    assert compare(json.loads(DIGEST.read_text()), url) == []
 
 
 def test_point_in_time_membership_and_ties_change_only_what_they_should(demo):
@@ -115,7 +140,7 @@ def test_point_in_time_membership_and_ties_change_only_what_they_should(demo):
 
     url, _, result = demo
     assert result.returncode == 0
-    stored = json.loads(DIGEST.read_text())
+    stored = json.loads(BEFORE_MEMBERSHIP.read_text())
     moved = differing_symbols(
         stored,
         url,
