@@ -227,3 +227,22 @@ def test_with_costs_off_and_the_latest_list_the_ledger_is_the_one_before_costs(d
     for old in before:
         new = kept[key(old)]
         assert {k: new[k] for k in old} == old, key(old)
+
+
+def test_the_full_history_checks_pass_on_the_sample(demo):
+    """`make test-dq-full`: every test, those the nightly leaves out (tag full_history: the staging views and
+    the bar pipeline's step views) and the batch-scoped ones over every row, passes on the demo warehouse."""
+    url, out, result = demo
+    assert result.returncode == 0
+    env = dict(os.environ, RT_DB_URL=url.url, RT_LOG_DIR=str(out / "logs"), RT_PROGRESS="0", RT_TEST_FULL_HISTORY="1")
+    full = subprocess.run(
+        [sys.executable, "-m", "rapidtrader.dbt_runner", "test"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert full.returncode == 0, full.stdout[-5000:]
+    for left_out_nightly in ("expect_unique_combination_stg_sample__bars", "not_null_int_bars_checked_is_clean"):
+        assert f"PASS {left_out_nightly}" in full.stdout

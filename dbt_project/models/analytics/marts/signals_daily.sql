@@ -54,11 +54,15 @@ final as (
         on decisions.symbol = indicators.symbol and decisions.d = indicators.d
     cross join lateral (
         values
-        ('RSI_MR', decisions.rsi_direction, decisions.rsi_strength, decisions.rsi_raw_buy,
-            decisions.rsi_confirmed_buy, null),
+        (
+            'RSI_MR', decisions.rsi_direction, decisions.rsi_strength, decisions.rsi_raw_buy,
+            decisions.rsi_confirmed_buy, null
+        ),
         ('SMA_X', decisions.sma_direction, decisions.sma_strength, decisions.sma_up, decisions.sma_buy, null),
-        ('COMBINED', decisions.combined_direction, decisions.combined_strength, null, null,
-            decisions.deciding_strategy)
+        (
+            'COMBINED', decisions.combined_direction, decisions.combined_strength, null, null,
+            decisions.deciding_strategy
+        )
     ) as per_strategy (strategy, direction, strength, raw_buy, confirmed_buy, deciding_strategy)
 
 )

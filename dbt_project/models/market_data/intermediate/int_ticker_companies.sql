@@ -24,12 +24,22 @@ changes as (
         d
 
     from (
-        select old_symbol, new_symbol, d, 1 as preference from vendor_changes
+        select
+            old_symbol,
+            new_symbol,
+            d,
+            1 as preference
+        from vendor_changes
         union all
-        select old_symbol, new_symbol, d, 2 as preference from file_changes
+        select
+            old_symbol,
+            new_symbol,
+            d,
+            2 as preference
+        from file_changes
     ) as both_sources
     where old_symbol != new_symbol
-    order by old_symbol, preference, d desc
+    order by old_symbol asc, preference asc, d desc
 
 ),
 
@@ -49,8 +59,8 @@ walk (symbol, company_symbol, depth) as (
 
     select
         symbol,
-        symbol,
-        0
+        symbol as company_symbol,
+        0 as depth
 
     from tickers
 
@@ -75,7 +85,7 @@ final as (
         company_symbol
 
     from walk
-    order by symbol, depth desc
+    order by symbol asc, depth desc
 
 )
 

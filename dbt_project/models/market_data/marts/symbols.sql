@@ -39,7 +39,7 @@ company_sectors as (
     from companies
     inner join universe
         on companies.symbol = universe.symbol
-    order by companies.company_symbol, universe.symbol = companies.company_symbol desc, universe.symbol
+    order by companies.company_symbol asc, universe.symbol = companies.company_symbol desc, universe.symbol asc
 
 ),
 

@@ -36,7 +36,7 @@ members as (
     from sessions
     inner join company_intervals
         on
-            company_intervals.added_d <= sessions.d
+            sessions.d >= company_intervals.added_d
             and (company_intervals.removed_d is null or sessions.d < company_intervals.removed_d)
 
 ),

@@ -157,7 +157,7 @@ final as (
         {{ var('rt_max_exposure_per_sector') | float }}::numeric * days.equity as sector_cap_value,
         coalesce(market.bull_gate, false) as gate_open,
         cooldown.symbol is not null as in_cooldown,
-        exists (
+        exists(
             select 1 from members
             where
                 members.symbol = orders.symbol and members.added_d <= orders.d
