@@ -79,7 +79,8 @@ processed as (
         validated.adj_close,
         validated.volume,
         validated.unreadable,
-        validated.source_ref,
+        -- where a quarantined bar came from (bars_quarantine shows it); a clean bar's is in the raw table
+        case when not validated.is_clean then validated.source_ref end as source_ref,
         validated.loaded_at,
         validated.is_structurally_clean,
         validated.reasons,
