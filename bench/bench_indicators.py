@@ -31,7 +31,7 @@ from bench.server import bench_server
 from rapidtrader.db import DbUrl, create_scratch_database, drop_database
 from rapidtrader.dbt_runner import run_dbt
 
-OWN_MODELS = ["indicators_daily", "int_signals_decided", "signals_daily", "market_state"]
+OWN_MODELS = ["indicators_daily", "signals_decided", "signals_daily", "market_state"]
 FOUNDATION = ["+bars_daily", "+symbols", "market_symbols", "trading_calendar"]
 
 

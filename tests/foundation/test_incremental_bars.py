@@ -43,7 +43,7 @@ COMPARED = {
     "marts.bars_quarantine": {"loaded_at"},
     "marts.symbols": set(),
     "marts.indicators_daily": {"computed_at"},
-    "intermediate.int_signals_decided": {"computed_at"},
+    "marts.signals_decided": {"computed_at"},
     "marts.market_state": {"computed_at"},
     "marts.universe_coverage_daily": set(),
 }

@@ -80,7 +80,7 @@ def sql_rows(url: DbUrl, sql: str, params: tuple = ()) -> list[tuple]:
 def mart_counts(url: DbUrl) -> dict[str, int]:
     tables = sql_rows(
         url,
-        "select table_name from information_schema.tables where table_schema = 'marts' and table_type = 'BASE TABLE'",
+        "select table_name from information_schema.tables where table_schema = 'marts'",  # views too: bars_daily is one
     )
     return {t: sql_rows(url, f'select count(*) from marts."{t}"')[0][0] for (t,) in tables}
 

@@ -112,12 +112,12 @@ vanished as (
             select source, symbol, d, dup_seq from {{ ref('stg_' ~ source_name ~ '__bars') }}
             {{ "union all" if not loop.last }}
             {%- endfor %}
-        ) as raw_rows
+        ) as present
         where
-            raw_rows.source = stored_rows.source
-            and raw_rows.symbol = stored_rows.symbol
-            and raw_rows.d = stored_rows.d
-            and raw_rows.dup_seq = stored_rows.dup_seq
+            present.source = stored_rows.source
+            and present.symbol = stored_rows.symbol
+            and present.d = stored_rows.d
+            and present.dup_seq = stored_rows.dup_seq
     )
 
 ),

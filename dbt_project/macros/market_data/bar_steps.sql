@@ -52,7 +52,7 @@
     in range. Bounds, far outside real trading: BRK.A trades near 1e6 dollars a share, a hundredth of a
     cent is below any quoted price, split-adjusted daily volumes stay well below 1e11 shares. A symbol is
     known when it is on the latest list, a benchmark/sector ETF, or any ticker of a company that is or was
-    an index member (universe_membership; int_ticker_companies for the earlier tickers of a company on the
+    an index member (int_membership_intervals; int_ticker_companies for the earlier tickers of a company on the
     latest list). -#}
 {% macro rt_bars_checked_ctes(input, output) %}
 {%- set max_price = 10000000 %}
@@ -157,7 +157,10 @@
 
 {{ output }}_member_companies as (
 
-    select company_symbol from {{ ref('universe_membership') }}
+    select companies.company_symbol
+    from {{ ref('int_ticker_companies') }} as companies
+    inner join {{ ref('int_membership_intervals') }} as intervals
+        on companies.symbol = intervals.symbol
 
     union
 
@@ -175,10 +178,6 @@
     union
 
     select symbol from {{ ref('market_symbols') }}
-
-    union
-
-    select symbol from {{ ref('universe_membership') }}
 
     union
 

@@ -2,13 +2,13 @@
 
 -- Strategy signals per equity and day: RSI mean reversion (RSI_MR), SMA crossover (SMA_X) and the
 -- combined decision (COMBINED), one row each, with the indicator values that produced them. The decisions
--- are stored once (int_signals_decided, one row per equity and day); the indicator values are read from
+-- are stored once (signals_decided, one row per equity and day); the indicator values are read from
 -- indicators_daily, so nothing is stored twice.
 with
 
 decisions as (
 
-    select * from {{ ref('int_signals_decided') }}
+    select * from {{ ref('signals_decided') }}
 
 ),
 
