@@ -421,7 +421,12 @@ def ensure_raw_indexes(credentials: str, schema: str) -> int:
             for table in (BARS, CORPORATE_ACTIONS, CONSTITUENTS):
                 if not _exists(cur, f"{schema}.{table.name}"):
                     continue
-                moved += _move_bad_symbols(cur, schema, table)  # one statement: atomic on its own
+                moved_here = _move_bad_symbols(cur, schema, table)  # one statement: atomic on its own
+                if moved_here:
+                    # the moved rows stay in the heap as dead versions, and an index build still reads
+                    # those that another open snapshot could see (PostgreSQL 15): clear them first
+                    cur.execute(f"vacuum {schema}.{table.name}")
+                moved += moved_here
             if _exists(cur, f"{schema}.rejects"):
                 cur.execute(f"create unique index if not exists rejects_key on {schema}.rejects (reject_id)")
             # The membership tables are newer than the door: nothing unchecked was ever stored in them.
