@@ -44,3 +44,21 @@ def ledger_run(dbt_vars: Mapping[str, Any], run_id: int = 1) -> dict[str, Any]:
 def runs_json(runs: list[dict[str, Any]]) -> str:
     """The JSON array the ledger functions take; numbers as Python prints floats (3.0, 0.05)."""
     return json.dumps(runs)
+
+
+# The settings that decide a run's signals and market gate (read by the signal rules and market_state,
+# not by the ledger function): a parameter sweep decides them per run inside its pass.
+SIGNAL_SETTINGS: tuple[str, ...] = (
+    "RT_RSI_BUY",
+    "RT_RSI_SELL",
+    "RT_ENABLE_SIGNAL_CONFIRM",
+    "RT_CONFIRM_WINDOW",
+    "RT_CONFIRM_MIN_COUNT",
+    "RT_SMA_FAST",
+    "RT_SMA_SLOW",
+    "RT_SMA_CONFIRM_DAYS",
+    "RT_MARKET_FILTER_ENABLE",
+)
+
+# Every setting a sweep may vary: the signal settings and every ledger knob's setting.
+SWEEP_SETTINGS: tuple[str, ...] = SIGNAL_SETTINGS + tuple(var.upper() for var, _ in KNOBS.values())

@@ -10,6 +10,23 @@ parameters and URL passwords once more, so a writer that forgets cannot store a 
 from __future__ import annotations
 
 OPS_DDL = [
+    # The runs a parameter sweep asked for (rapidtrader.jobs.sweep writes them before its dbt build): each
+    # run's settings as dbt vars and as the ledger function's run object; the sweep marts read them.
+    """
+    create table if not exists ops.sweep_requests (
+        run_id integer primary key,
+        sweep_id integer not null,
+        run_no integer not null,
+        start_d date not null,
+        end_d date,
+        folds integer not null default 0 check (folds >= 0),
+        grid_names text[] not null,
+        settings jsonb not null,
+        ledger_run jsonb not null,
+        requested_at timestamptz not null default now(),
+        unique (sweep_id, run_no)
+    )
+    """,
     """
     create table if not exists ops.job_log (
         id bigserial primary key,

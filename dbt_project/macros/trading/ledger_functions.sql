@@ -11,8 +11,12 @@
     Every step is set-based over (run_id, symbol): `p_runs` is a JSON array of settings, one object per
     run ({"run_id", "capital", "atr_stop_k", "enable_stop", "cooldown_days", "pct_per_trade",
     "daily_risk_cap", "max_sector", "universe_mode", "slippage_bps", "commission_min",
-    "commission_per_share", "commission_max_pct", "max_participation", "delist_sessions"}); the nightly
-    ledger and a backtest are one run. Per-run state lives
+    "commission_per_share", "commission_max_pct", "max_participation", "delist_sessions"}, and for a
+    parameter sweep "signal_set" and "market_filter"); the nightly ledger and a backtest are one run.
+    A sweep's runs may trade different signals and gates: when the signals relation has a column
+    signal_set, a run trades the rows of its own signal_set (absent: every run reads set 0), and a run's
+    market_filter true/false opens the gate on close_above_sma of the market relation / on every day it
+    lists (absent: its bull_gate). Per-run state lives
     in temp tables keyed by run_id (dropped at commit):
       _rtl_runs    settings and the running cash, equity, fill sequence of each run
       _rtl_pos     open positions          _rtl_orders  orders for the next open
@@ -401,7 +405,14 @@ begin
     set
         market_value = coalesce(v.market_value, 0),
         equity = r.cash + coalesce(v.market_value, 0),
-        gate = coalesce((select g.bull_gate from _rtl_gate as g where g.d = p_day), false)
+        gate = coalesce(
+            (
+                select case r.market_filter when true then g.close_above_sma when false then true else g.bull_gate end
+                from _rtl_gate as g
+                where g.d = p_day
+            ),
+            false
+        )
     from _rtl_runs as runs
     left join (
         select run_id, sum(qty * last_close) as market_value
@@ -466,6 +477,7 @@ begin
             'exit' as reason, null::integer as rank, s.strength, s.atr, p.sector
         from signals as s
         inner join _rtl_pos as p on p.symbol = s.symbol
+        inner join _rtl_runs as r on r.run_id = p.run_id and r.signal_set = s.signal_set
         where s.direction = 'sell'
 
     ),
@@ -501,7 +513,7 @@ begin
                     and (m.removed_d is null or p_day < m.removed_d)
             ) as is_member
         from signals as s
-        cross join runs
+        inner join runs on runs.signal_set = s.signal_set
         where
             s.direction = 'buy' and s.tradable
             and not exists (select 1 from _rtl_pos as p where p.run_id = runs.run_id and p.symbol = s.symbol)
@@ -631,6 +643,19 @@ end;
 $fn$;
 
 
+-- Whether a relation (a table or view name as the driver's p_* arguments give it) has a column.
+create or replace function udf.rt_has_column_v2(p_relation text, p_column text)
+returns boolean
+language sql
+stable
+as $fn$
+    select exists (
+        select 1 from pg_attribute
+        where attrelid = to_regclass(p_relation) and attname = p_column and attnum > 0 and not attisdropped
+    )
+$fn$;
+
+
 -- The driver: yesterday's state, the inputs of the window, then steps 1-4 for each ledger day.
 create or replace function udf.rt_ledger_advance_v2(
     p_bars text,
@@ -677,8 +702,9 @@ begin
         run_id integer, capital numeric, atr_stop_k numeric, enable_stop boolean, cooldown_days integer,
         pct_per_trade numeric, daily_risk_cap numeric, max_sector numeric, universe_mode text,
         slippage_bps numeric, commission_min numeric, commission_per_share numeric, commission_max_pct numeric,
-        max_participation numeric, delist_sessions integer
+        max_participation numeric, delist_sessions integer, signal_set integer, market_filter boolean
     );
+    update _rtl_runs set signal_set = 0 where signal_set is null;
     alter table _rtl_runs add primary key (run_id);
 
     create temp table _rtl_out (run_id integer, like udf.rt_ledger_row_v2) on commit drop;
@@ -775,13 +801,14 @@ begin
     analyze _rtl_sym;
     execute format(
         'create temp table _rtl_sig on commit drop as'
-        ' select s.d, s.symbol, s.direction, s.strength::double precision as strength,'
+        ' select %s as signal_set, s.d, s.symbol, s.direction, s.strength::double precision as strength,'
         ' s.close::numeric as close, s.atr_14::numeric as atr, y.sector, coalesce(y.tradable, false) as tradable'
         ' from %s as s left join _rtl_sym as y on y.symbol = s.symbol'
         ' where s.strategy = %L and s.direction in (%L, %L) and s.d >= $1 and s.d <= $2',
+        case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end,
         p_signals, 'COMBINED', 'buy', 'sell'
     ) using v_from, v_to;
-    create index on _rtl_sig (d);
+    create index on _rtl_sig (d, signal_set);
     analyze _rtl_sig;
 
     -- Index membership per universe mode: `pit` from the membership intervals, `current` the latest
@@ -797,8 +824,11 @@ begin
 
     execute format(
         'create temp table _rtl_gate on commit drop as'
-        ' select d, bool_and(coalesce(bull_gate, false)) as bull_gate from %s'
-        ' where d >= $1 and d <= $2 group by d', p_market
+        ' select d, bool_and(coalesce(bull_gate, false)) as bull_gate,'
+        ' bool_and(coalesce(%s, false)) as close_above_sma from %s'
+        ' where d >= $1 and d <= $2 group by d',
+        case when udf.rt_has_column_v2(p_market, 'close_above_sma') then 'close_above_sma' else 'null::boolean' end,
+        p_market
     ) using v_from, v_to;
     create index on _rtl_gate (d);
     analyze _rtl_gate;
