@@ -10,7 +10,7 @@
       sma_days                SMA_X buys (sells) when up (down) on each of the last sma_days rows
     Counts over the last n rows are running counts minus the running count n rows back (lag takes a
     per-row offset, so n may differ by series). Threshold comparisons decide float ties as exact
-    arithmetic would (macros/float_compare.sql). Emits the CTEs rule_inputs ... signal_decisions; the
+    arithmetic would (macros/float_compare.sql). Emits the CTEs rule_inputs ... combined_signals; the
     caller continues with `, next_cte as (...)`.
 #}
 {% macro rt_signal_rule_ctes(source, partition, p) %}
@@ -93,6 +93,22 @@ signal_decisions as materialized (
         case when sma_direction = 'buy' then (sma_fast - sma_slow) / sma_slow end as sma_strength
 
     from directions
+
+),
+
+-- the combined decision's strength comes from its deciding strategy: RSI_MR when it gives the combined
+-- direction (holds included), else SMA_X
+combined_signals as (
+
+    select
+        *,
+        case
+            when combined_direction = 'buy' and rsi_direction = 'buy' then rsi_strength
+            when combined_direction = 'buy' then sma_strength
+        end as combined_strength,
+        case when rsi_direction = combined_direction then 'RSI_MR' else 'SMA_X' end as deciding_strategy
+
+    from signal_decisions
 
 )
 {% endmacro %}

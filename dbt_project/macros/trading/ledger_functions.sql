@@ -12,7 +12,9 @@
     run ({"run_id", "capital", "atr_stop_k", "enable_stop", "cooldown_days", "pct_per_trade",
     "daily_risk_cap", "max_sector", "universe_mode", "slippage_bps", "commission_min",
     "commission_per_share", "commission_max_pct", "max_participation", "delist_sessions"}, and for a
-    parameter sweep "signal_set" and "market_filter"); the nightly ledger and a backtest are one run.
+    parameter sweep "signal_set", "market_filter" and "lean"); the nightly ledger and a backtest are one
+    run. A lean run returns only the orders it placed (qty > 0) and its last day's positions, not every
+    blocked candidate and every day's positions (a sweep of 100 runs would return millions of rows).
     A sweep's runs may trade different signals and gates: when the signals relation has a column
     signal_set, a run trades the rows of its own signal_set (absent: every run reads set 0), and a run's
     market_filter true/false opens the gate on close_above_sma of the market relation / on every day it
@@ -430,9 +432,12 @@ begin
         bars_missing
     )
     select
-        run_id, p_day, 'position', symbol, qty, entry_d, entry_price, stop_price, last_close,
-        qty * last_close, sector, bars_missing
-    from _rtl_pos;
+        p.run_id, p_day, 'position', p.symbol, p.qty, p.entry_d, p.entry_price, p.stop_price, p.last_close,
+        p.qty * p.last_close, p.sector, p.bars_missing
+    from _rtl_pos as p
+    inner join _rtl_runs as r on r.run_id = p.run_id
+    -- a lean run (a sweep's) keeps the positions of its last day only
+    where not r.lean or p_day = (select max(c.d) from _rtl_cal as c);
 end;
 $fn$;
 
@@ -448,6 +453,10 @@ $fn$;
 create or replace function udf.rt_ledger_propose_orders_v2(p_day date, p_day_no integer)
 returns void
 language plpgsql
+-- the temp tables change size every day and their CTEs are estimated at a row or two, so the planner would
+-- pick nested loops that rescan a table per candidate: over a sweep's thousands of (run, candidate) rows a
+-- day, hash joins are always the right plan
+set enable_nestloop = off
 as $fn$
 begin
     truncate _rtl_orders;
@@ -470,14 +479,31 @@ begin
 
     ),
 
+    -- materialized, like cooling: the checks below are hash joins over a few hundred rows, not one index
+    -- probe per candidate and run (the candidates are every buy signal times every run of a sweep)
+    held as materialized (
+
+        select p.run_id, p.symbol from _rtl_pos as p
+
+    ),
+
+    cooling as materialized (
+
+        select distinct e.run_id, e.symbol
+        from _rtl_stops as e
+        inner join runs on runs.run_id = e.run_id
+        where e.d >= runs.cool_from
+
+    ),
+
     sells as (
 
         select
             p.run_id, s.symbol, 'sell' as side, p.qty, null::bigint as size, s.close as price,
             'exit' as reason, null::integer as rank, s.strength, s.atr, p.sector
-        from signals as s
-        inner join _rtl_pos as p on p.symbol = s.symbol
-        inner join _rtl_runs as r on r.run_id = p.run_id and r.signal_set = s.signal_set
+        from _rtl_pos as p
+        inner join runs on runs.run_id = p.run_id
+        inner join signals as s on s.symbol = p.symbol and s.signal_set = runs.signal_set
         where s.direction = 'sell'
 
     ),
@@ -502,21 +528,15 @@ begin
                         floor(runs.equity * runs.daily_risk_cap / (runs.atr_stop_k * s.atr))
                     )::bigint
             end as size,
-            exists (
-                select 1 from _rtl_stops as e
-                where e.run_id = runs.run_id and e.symbol = s.symbol and e.d >= runs.cool_from
-            ) as in_cooldown,
-            exists (
-                select 1 from _rtl_member as m
-                where
-                    m.universe_mode = runs.universe_mode and m.symbol = s.symbol and m.added_d <= p_day
-                    and (m.removed_d is null or p_day < m.removed_d)
-            ) as is_member
+            cooling.symbol is not null as in_cooldown,
+            case runs.universe_mode
+                when 'pit' then s.is_member_pit when 'current' then s.is_member_current else false
+            end as is_member
         from signals as s
         inner join runs on runs.signal_set = s.signal_set
-        where
-            s.direction = 'buy' and s.tradable
-            and not exists (select 1 from _rtl_pos as p where p.run_id = runs.run_id and p.symbol = s.symbol)
+        left join held on held.run_id = runs.run_id and held.symbol = s.symbol
+        left join cooling on cooling.run_id = runs.run_id and cooling.symbol = s.symbol
+        where s.direction = 'buy' and s.tradable and held.symbol is null
 
     ),
 
@@ -595,20 +615,26 @@ begin
 
     ),
 
+    proposed as (
+
+        select run_id, symbol, side, qty, size, price, reason, rank, strength, atr, sector from sells
+        union all
+        select run_id, symbol, side, qty, size, price, reason, rank, strength, atr, sector from buys
+
+    ),
+
+    -- a lean run (a sweep's) keeps the orders it placed; the others keep every candidate with its reason
     written as (
 
         insert into _rtl_out (
             run_id, d, record_type, symbol, side, qty, size, price, reason, strategy, rank, strength, atr, sector
         )
         select
-            run_id, p_day, 'order', symbol, side, qty, size, price, reason, 'COMBINED', rank, strength, atr,
-            sector
-        from sells
-        union all
-        select
-            run_id, p_day, 'order', symbol, side, qty, size, price, reason, 'COMBINED', rank, strength, atr,
-            sector
-        from buys
+            o.run_id, p_day, 'order', o.symbol, o.side, o.qty, o.size, o.price, o.reason, 'COMBINED', o.rank,
+            o.strength, o.atr, o.sector
+        from proposed as o
+        inner join runs on runs.run_id = o.run_id
+        where o.qty > 0 or not runs.lean
         returning run_id, symbol, side, qty, rank, atr, sector
 
     )
@@ -702,9 +728,10 @@ begin
         run_id integer, capital numeric, atr_stop_k numeric, enable_stop boolean, cooldown_days integer,
         pct_per_trade numeric, daily_risk_cap numeric, max_sector numeric, universe_mode text,
         slippage_bps numeric, commission_min numeric, commission_per_share numeric, commission_max_pct numeric,
-        max_participation numeric, delist_sessions integer, signal_set integer, market_filter boolean
+        max_participation numeric, delist_sessions integer, signal_set integer, market_filter boolean,
+        lean boolean
     );
-    update _rtl_runs set signal_set = 0 where signal_set is null;
+    update _rtl_runs set signal_set = coalesce(signal_set, 0), lean = coalesce(lean, false);
     alter table _rtl_runs add primary key (run_id);
 
     create temp table _rtl_out (run_id integer, like udf.rt_ledger_row_v2) on commit drop;
@@ -799,18 +826,6 @@ begin
     );
     alter table _rtl_sym add primary key (symbol);
     analyze _rtl_sym;
-    execute format(
-        'create temp table _rtl_sig on commit drop as'
-        ' select %s as signal_set, s.d, s.symbol, s.direction, s.strength::double precision as strength,'
-        ' s.close::numeric as close, s.atr_14::numeric as atr, y.sector, coalesce(y.tradable, false) as tradable'
-        ' from %s as s left join _rtl_sym as y on y.symbol = s.symbol'
-        ' where s.strategy = %L and s.direction in (%L, %L) and s.d >= $1 and s.d <= $2',
-        case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end,
-        p_signals, 'COMBINED', 'buy', 'sell'
-    ) using v_from, v_to;
-    create index on _rtl_sig (d, signal_set);
-    analyze _rtl_sig;
-
     -- Index membership per universe mode: `pit` from the membership intervals, `current` the latest
     -- constituent list as a member on every day.
     execute format(
@@ -821,6 +836,37 @@ begin
     );
     create index on _rtl_member (symbol, universe_mode);
     analyze _rtl_member;
+
+    execute format(
+        'create temp table _rtl_sig on commit drop as'
+        ' select %s as signal_set, s.d, s.symbol, s.direction, s.strength::double precision as strength,'
+        ' s.close::numeric as close, s.atr_14::numeric as atr, y.sector, coalesce(y.tradable, false) as tradable'
+        ' from %s as s left join _rtl_sym as y on y.symbol = s.symbol'
+        ' where s.strategy = %L and s.direction in (%L, %L) and s.d >= $1 and s.d <= $2',
+        case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end,
+        p_signals, 'COMBINED', 'buy', 'sell'
+    ) using v_from, v_to;
+    -- whether a buy signal's symbol is an index member that day, per universe mode: looked up once here,
+    -- not per run and day
+    alter table _rtl_sig add column is_member_pit boolean, add column is_member_current boolean;
+    update _rtl_sig as s
+    set
+        is_member_pit = exists (
+            select 1 from _rtl_member as m
+            where
+                m.universe_mode = 'pit' and m.symbol = s.symbol and m.added_d <= s.d
+                and (m.removed_d is null or s.d < m.removed_d)
+        ),
+        is_member_current = exists (
+            select 1 from _rtl_member as m
+            where
+                m.universe_mode = 'current' and m.symbol = s.symbol and m.added_d <= s.d
+                and (m.removed_d is null or s.d < m.removed_d)
+        )
+    where s.direction = 'buy';
+    create index on _rtl_sig (d, signal_set);
+    analyze _rtl_sig;
+
 
     execute format(
         'create temp table _rtl_gate on commit drop as'

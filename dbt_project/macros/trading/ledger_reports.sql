@@ -32,7 +32,9 @@
 {% macro rt_ledger_daily(ledger, by) %}
 with
 
-ledger as (
+-- not materialized: each use filters the ledger on its own, with the table's statistics (a materialized
+-- copy is estimated at one row per filter, and the joins of thousands of trades became nested loops)
+ledger as not materialized (
 
     select * from {{ ledger }}
 
@@ -121,7 +123,9 @@ select * from final
 {% macro rt_ledger_trades(ledger, by) %}
 with
 
-ledger as (
+-- not materialized: each use filters the ledger on its own, with the table's statistics (a materialized
+-- copy is estimated at one row per filter, and the joins of thousands of trades became nested loops)
+ledger as not materialized (
 
     select * from {{ ledger }}
 

@@ -172,15 +172,11 @@ final as (
         sma_direction,
         sma_strength,
         combined_direction,
-        -- the deciding strategy is RSI_MR when it gives the combined direction (holds included), else SMA_X
-        case
-            when combined_direction = 'buy' and rsi_direction = 'buy' then rsi_strength
-            when combined_direction = 'buy' then sma_strength
-        end as combined_strength,
-        case when rsi_direction = combined_direction then 'RSI_MR' else 'SMA_X' end as deciding_strategy,
+        combined_strength,
+        deciding_strategy,
         '{{ run_started_at }}'::timestamptz as computed_at
 
-    from signal_decisions
+    from combined_signals
     where is_new
 
 )
