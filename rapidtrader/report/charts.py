@@ -12,7 +12,8 @@ import io
 from matplotlib.figure import Figure
 
 
-def _to_data_uri(fig: Figure) -> str:
+def to_data_uri(fig: Figure) -> str:
+    """The figure as a PNG `data:` URI (shared by every page that embeds charts: the daily report, the sweep page)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -31,7 +32,7 @@ def equity_drawdown(days: list[dt.date], equity: list[float], drawdown: list[flo
     bottom.set_ylabel("drawdown %")
     bottom.grid(alpha=0.3)
     fig.autofmt_xdate()
-    return _to_data_uri(fig)
+    return to_data_uri(fig)
 
 
 def sector_exposure(sectors: list[str], weights: list[float], cap: float) -> str:
@@ -46,7 +47,7 @@ def sector_exposure(sectors: list[str], weights: list[float], cap: float) -> str
     ax.set_title("Sector exposure against the cap")
     ax.legend(loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    return _to_data_uri(fig)
+    return to_data_uri(fig)
 
 
 def price_with_sma(symbol: str, days: list[dt.date], closes: list[float], smas: list[float | None]) -> str:
@@ -61,7 +62,7 @@ def price_with_sma(symbol: str, days: list[dt.date], closes: list[float], smas: 
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     fig.autofmt_xdate()
-    return _to_data_uri(fig)
+    return to_data_uri(fig)
 
 
 def job_timings(jobs: list[str], seconds: list[float]) -> str:
@@ -72,4 +73,4 @@ def job_timings(jobs: list[str], seconds: list[float]) -> str:
     ax.set_xlabel("seconds")
     ax.set_title("Job timings of this run")
     ax.grid(axis="x", alpha=0.3)
-    return _to_data_uri(fig)
+    return to_data_uri(fig)

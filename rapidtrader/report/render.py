@@ -37,7 +37,7 @@ def _is_num(value) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
-def _html_table(t: Table) -> str:
+def html_table(t: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
     body = []
     for row in t.rows:
@@ -49,7 +49,7 @@ def _html_table(t: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _html_section(s: Section) -> str:
+def html_section(s: Section) -> str:
     parts = [f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2>']
     if s.note:
         parts.append(f'<p class="na">{html.escape(s.note)}</p>')
@@ -58,25 +58,31 @@ def _html_section(s: Section) -> str:
     for caption, table in s.tables:
         if caption:
             parts.append(f"<h3>{html.escape(caption)}</h3>")
-        parts.append(_html_table(table))
+        parts.append(html_table(table))
     for alt, uri in s.images:
         parts.append(f'<img class="chart" alt="{html.escape(alt)}" src="{uri}">')
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def to_html(report: Report) -> str:
-    title = f"RapidTrader daily report {report.session or ''}".strip()
-    body = "\n".join(_html_section(s) for s in report.sections)
+def html_page(title: str, meta: str, sections: list[Section]) -> str:
+    """One self-contained page (inline CSS, no script, nothing fetched): the title, a meta line, the sections.
+    Shared by the daily report and the sweep page so both look the same."""
+    body = "\n".join(html_section(s) for s in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p class="meta">Generated {html.escape(report.generated_at.strftime("%Y-%m-%d %H:%M:%S %Z"))} · run
-{html.escape(report.run_id or "n/a")}</p>
+<p class="meta">{html.escape(meta)}</p>
 {body}
 </body></html>
 """
+
+
+def to_html(report: Report) -> str:
+    title = f"RapidTrader daily report {report.session or ''}".strip()
+    meta = f"Generated {report.generated_at.strftime('%Y-%m-%d %H:%M:%S %Z')} · run {report.run_id or 'n/a'}"
+    return html_page(title, meta, report.sections)
 
 
 def _md_cell(value) -> str:

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import email
-import json
-import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from rapidtrader.jobs import dbt_build, eod_report
 from rapidtrader.jobs.runner import job_step
-from tests.ops import synthetic
+from tests.ops import browser, synthetic
 from tests.ops.conftest import sql_rows
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -112,52 +105,15 @@ def test_email_without_settings_says_what_to_set(ledger_db, tmp_path, monkeypatc
     assert "set RT_SMTP_HOST and RT_SMTP_TO" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed: apt-get install -y chromium")
+@pytest.mark.skipif(browser.CHROMIUM is None, reason=browser.SKIP_REASON)
 def test_charts_render_in_headless_chromium(ledger_db, tmp_path, monkeypatch):
     url, session = ledger_db
     monkeypatch.setenv("RT_REPORT_DIR", str(tmp_path))
     assert eod_report.run(url, "browser-run", report_run_id="rep-run-1") == 0
-    page = (tmp_path / f"eod_report_{session}.html").read_text()
-    # A probe script in a copy (the report itself carries no script): after load, record each image's size.
-    probe = (
-        "<script>window.addEventListener('load', () => { document.body.setAttribute('data-probe', "
-        "JSON.stringify([...document.images].map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]))); "
-        "});</script>"
-    )
-    checked = tmp_path / "probe.html"
-    checked.write_text(page.replace("</body>", probe + "</body>"))
-    profile = tmp_path / "chromium-profile"
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        checked.as_uri(),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
-    match = re.search(r"data-probe=\"([^\"]*)\"", out.stdout)
-    assert match, out.stdout[-2000:] + out.stderr[-2000:]
-    images = json.loads(match.group(1).replace("&quot;", '"'))
+    page = tmp_path / f"eod_report_{session}.html"
+    images = browser.image_sizes(page, tmp_path)
     assert len(images) >= 4
     for alt, complete, width, height in images:
         assert complete and width > 0 and height > 0, alt
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            *cmd[:-2],
-            f"--screenshot={shot}",
-            "--window-size=1100,2400",
-            Path(tmp_path / f"eod_report_{session}.html").as_uri(),
-        ],
-        capture_output=True,
-        timeout=90,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
+    shot = browser.screenshot(page, tmp_path / "report.png", tmp_path)
     assert shot.exists() and shot.stat().st_size > 10_000
