@@ -246,3 +246,194 @@ def test_the_full_history_checks_pass_on_the_sample(demo):
     assert full.returncode == 0, full.stdout[-5000:]
     for left_out_nightly in ("expect_unique_combination_stg_sample__bars", "not_null_int_bars_checked_is_clean"):
         assert f"PASS {left_out_nightly}" in full.stdout
+
+
+# --- parameter sweep (issue 11), last: it adds the sweep marts and rebuilds the signals per run ---------
+
+SWEEP_START, SWEEP_END = "2016-07-01", "2017-06-30"
+SWEEP_RUNS: list[dict[str, str]] = [
+    {},  # the current settings
+    {"RT_RSI_BUY": "25", "RT_ATR_STOP_K": "2"},
+    # every group at once: RSI levels, confirmation, the SMA windows, the market filter, stops and cooldown,
+    # sizing, the sector cap, costs, the volume cap, the universe, delistings, capital
+    {
+        "RT_RSI_BUY": "35",
+        "RT_RSI_SELL": "60",
+        "RT_CONFIRM_WINDOW": "4",
+        "RT_CONFIRM_MIN_COUNT": "3",
+        "RT_SMA_FAST": "50",
+        "RT_SMA_SLOW": "200",
+        "RT_SMA_CONFIRM_DAYS": "3",
+        "RT_MARKET_FILTER_ENABLE": "0",
+        "RT_ATR_STOP_K": "2.5",
+        "RT_COOLDOWN_DAYS_ON_STOP": "3",
+        "RT_PCT_PER_TRADE": "0.04",
+        "RT_DAILY_RISK_CAP": "0.008",
+        "RT_MAX_EXPOSURE_PER_SECTOR": "0.2",
+        "RT_SLIPPAGE_BPS": "10",
+        "RT_COMMISSION_MIN": "2",
+        "RT_COMMISSION_PER_SHARE": "0.01",
+        "RT_MAX_PARTICIPATION": "0.01",
+        "RT_UNIVERSE_MODE": "current",
+        "RT_DELIST_SESSIONS": "3",
+        "RT_START_CAPITAL": "250000",
+    },
+    {"RT_ENABLE_SIGNAL_CONFIRM": "0", "RT_ENABLE_ATR_STOP": "0", "RT_SMA_FAST": "20", "RT_SMA_SLOW": "50"},
+]
+LEDGER_COLUMNS = (
+    "d, record_type, seq, symbol, side, qty, ordered_qty, price, status, reason, event, strategy, rank, size, "
+    "strength, atr, sector, entry_d, entry_price, stop_price, close, market_value, cash_open, cash, equity, "
+    "bull_gate, commission, slippage, bars_missing"
+)
+
+
+def _env(url, out, **settings: str) -> dict[str, str]:
+    env = dict(os.environ, RT_DB_URL=url.url, RT_LOG_DIR=str(out / "logs"), RT_REPORT_DIR=str(out / "reports"))
+    env.pop("RT_ALERT_WEBHOOK_URL", None)
+    return {**env, "RT_PROGRESS": "0", **settings}
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    return result
+
+
+def _backtest(url, out, start: str, end: str, settings: dict[str, str]) -> None:
+    """`make backtest` with these settings: the signals and the market gate rebuilt under them first."""
+    env = _env(url, out, **settings)
+    _run(["rapidtrader.dbt_runner", "run", "--full-refresh", "--select", "signals_decided", "market_state"], env)
+    _run(["rapidtrader.jobs.backtest", "--start", start, "--end", end], env)
+
+
+def _rows(url, sql: str, params: tuple = ()) -> list[tuple]:
+    from rapidtrader.db import connect
+
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return sorted(tuple(str(v) for v in row) for row in cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _lean(relation: str, where: str) -> str:
+    """The rows a lean (sweep) run keeps: days, fills, events, placed orders, the last day's positions."""
+    return (
+        f"select {LEDGER_COLUMNS} from {relation} as l where {where} and (record_type in ('day', 'fill', 'event')"
+        " or (record_type = 'order' and qty > 0) or (record_type = 'position' and d = (select max(x.d) from"
+        f" {relation} as x where {where.replace('l.', 'x.')} and x.record_type = 'day')))"
+    )
+
+
+def _metrics(url, relation: str, where: str, params: tuple = ()) -> list[tuple]:
+    from rapidtrader.db import connect
+    from tests.marts_digest import _columns
+
+    conn = connect(url)
+    with conn.cursor() as cur:
+        columns = [c for c in _columns(cur, "marts.backtest_summary")]
+    conn.close()
+    return _rows(url, f"select {', '.join(columns)} from {relation} where {where}", params)  # noqa: S608
+
+
+@pytest.fixture(scope="module")
+def sweep(demo, tmp_path_factory):
+    """One sweep of SWEEP_RUNS with FOLDS=2 through `python -m rapidtrader.jobs.sweep --grid`."""
+    from rapidtrader.db import connect
+    from tests.marts_digest import table_digest
+
+    url, out, result = demo
+    assert result.returncode == 0
+    names = sorted({name for run in SWEEP_RUNS for name in run})
+    grid = tmp_path_factory.mktemp("sweep") / "grid.csv"
+    grid.write_text("\n".join([",".join(names), *(",".join(run.get(n, "") for n in names) for run in SWEEP_RUNS)]))
+
+    def ledger_digest() -> dict:
+        conn = connect(url)
+        try:
+            with conn.cursor() as cur:
+                return table_digest(cur, "marts.ledger")
+        finally:
+            conn.close()
+
+    before = ledger_digest()
+    args = ["rapidtrader.jobs.sweep", "--grid", str(grid), "--start", SWEEP_START, "--end", SWEEP_END, "--folds", "2"]
+    printed = _run(args, _env(url, out)).stdout
+    assert ledger_digest() == before, "a sweep must not touch the nightly paper ledger"
+    (sweep_id,) = _rows(url, "select max(sweep_id) from marts.sweep_runs")[0]
+    return url, out, int(sweep_id), printed
+
+
+def test_a_sweep_prints_its_best_runs_and_writes_its_page(sweep):
+    url, out, sweep_id, printed = sweep
+    assert f"Sweep {sweep_id}: {len(SWEEP_RUNS)} runs" in printed and "Walk-forward:" in printed
+    page = out / "reports" / f"sweep_{sweep_id}.html"
+    assert page.exists() and "Sharpe" in page.read_text()
+    rows = _rows(
+        url, "select run_no, rt_rsi_buy, rt_universe_mode from marts.sweep_runs where sweep_id = %s", (sweep_id,)
+    )
+    assert rows == [("1", "30.0", "pit"), ("2", "25.0", "pit"), ("3", "35.0", "current"), ("4", "30.0", "pit")]
+
+
+def test_every_sweep_run_equals_make_backtest_with_its_settings(sweep):
+    """Orders placed, fills, events, daily cash and equity, the last day's positions, the round trips and
+    the report of each run equal, to the cent, `make backtest` run with that run's settings."""
+    url, out, sweep_id, _ = sweep
+    run_ids = [int(r[0]) for r in _rows(url, "select run_id from marts.sweep_runs where sweep_id = %s", (sweep_id,))]
+    for run_id, settings in zip(sorted(run_ids), SWEEP_RUNS, strict=True):
+        _backtest(url, out, SWEEP_START, SWEEP_END, settings)
+        this_run = f"l.sweep_id = {sweep_id} and l.block = 0 and l.run_id = {run_id}"
+        expected = _rows(url, _lean("marts.backtest_ledger", "true"))
+        got = _rows(url, _lean("intermediate.int_sweep_ledger", this_run))
+        assert len([r for r in expected if r[1] == "fill"]) > 50, settings
+        assert got == expected, settings
+        summary_where = f"sweep_id = {sweep_id} and run_id = {run_id}"
+        assert _metrics(url, "marts.sweep_summary", summary_where) == _metrics(url, "marts.backtest_summary", "true")
+        trades = "symbol, trade_no, entry_d, entry_price, qty, exit_d, exit_side, exit_price, is_open, pnl, commission"
+        assert _rows(url, f"select {trades} from marts.sweep_trades where {summary_where}") == _rows(  # noqa: S608
+            url,
+            f"select {trades} from marts.backtest_trades",  # noqa: S608
+        )
+
+
+def test_walk_forward_picks_in_sample_and_reports_the_next_block(sweep):
+    """FOLDS=2: three blocks of equal session count (the remainder in the last); fold i's run has the best
+    in-sample Sharpe of block i, and its out-of-sample figures are a backtest of that run over block i+1."""
+    url, out, sweep_id, _ = sweep
+    sessions = [
+        r[0] for r in _rows(url, "select d from marts.market_state where d between %s and %s", (SWEEP_START, SWEEP_END))
+    ]
+    size = len(sessions) // 3
+    blocks = [sessions[:size], sessions[size : 2 * size], sessions[2 * size :]]
+    folds = _rows(
+        url,
+        "select fold, is_first_d, is_last_d, oos_first_d, oos_last_d, run_id, oos_total_return, oos_sharpe,"
+        " chained_oos_return from marts.sweep_walkforward where sweep_id = %s",
+        (sweep_id,),
+    )
+    assert [f[:5] for f in folds] == [
+        (str(i + 1), blocks[i][0], blocks[i][-1], blocks[i + 1][0], blocks[i + 1][-1]) for i in range(2)
+    ]
+    for fold in folds:
+        sharpes = _rows(
+            url,
+            "select run_id, sharpe from intermediate.int_sweep_metrics"
+            " where sweep_id = %s and block = %s and portfolio = 'strategy'",
+            (sweep_id, int(fold[0])),
+        )
+        best = max(sharpes, key=lambda r: (float(r[1]) if r[1] != "None" else float("-inf"), -int(r[0])))
+        assert fold[5] == best[0]
+    # fold 1's out-of-sample figures: a backtest of the chosen run alone over block 2
+    chosen = int(folds[0][5])
+    (run_no,) = _rows(url, "select run_no from marts.sweep_runs where run_id = %s", (chosen,))[0]
+    _backtest(url, out, blocks[1][0], blocks[1][-1], SWEEP_RUNS[int(run_no) - 1])
+    (total_return, sharpe) = _rows(
+        url, "select total_return, sharpe from marts.backtest_summary where portfolio = 'strategy'"
+    )[0]
+    assert (folds[0][6], folds[0][7]) == (total_return, sharpe)
+    chained = (1 + float(folds[0][6])) * (1 + float(folds[1][6])) - 1
+    assert float(folds[1][8]) == pytest.approx(chained, rel=1e-12)

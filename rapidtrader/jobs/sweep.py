@@ -81,7 +81,7 @@ def read_grid(path: Path) -> Grid:
         raise SweepError(f"{path} line 1: a setting is named twice")
     rows, labels = [], []
     for number, line in enumerate(lines[1:], start=2):
-        if not any(cell.strip() for cell in line):
+        if not line:  # a blank line; a line of empty cells is a run of the current settings
             continue
         if len(line) != len(names):
             raise SweepError(f"{path} line {number}: {len(line)} values for {len(names)} settings")
@@ -97,7 +97,7 @@ def check_grid(grid: Grid, environ: Mapping[str, str]) -> list[dict]:
     and the setting. Nothing runs before every row passes."""
     for name in grid.names:
         if name not in BY_NAME:
-            raise SweepError(f"{grid.row_labels[0] if grid.rows else 'grid'}: {name}: no such setting")
+            raise SweepError(f"the grid names {name}: no such setting")
         if name not in SWEEP_SETTINGS:
             raise SweepError(
                 f"{name} cannot be swept: a sweep varies the strategy, risk and cost settings "
@@ -184,13 +184,15 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: object, pct: bool = False) -> str:
+def _cell(value: object, fmt: str = "") -> str:
     if value is None:
         return "-"
-    if pct:
+    if fmt == "pct":
         return f"{float(value) * 100:.2f}%"
+    if fmt == "metric":
+        return f"{float(value):.2f}"
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return f"{value:g}"
     return str(value)
 
 
@@ -205,8 +207,8 @@ def best_runs_table(url: DbUrl, sweep_id: int, grid_names: Sequence[str], limit:
         " order by s.sharpe desc nulls last, s.run_id limit %s",
         (sweep_id, limit),
     )
-    pct = {"cagr", "max_drawdown"}
-    return _table(names, [[_cell(v, n in pct) for n, v in zip(names, row, strict=True)] for row in rows])
+    fmt = {"cagr": "pct", "max_drawdown": "pct", "sharpe": "metric"}
+    return _table(names, [[_cell(v, fmt.get(n, "")) for n, v in zip(names, row, strict=True)] for row in rows])
 
 
 def walkforward_table(url: DbUrl, sweep_id: int) -> str | None:
@@ -219,8 +221,8 @@ def walkforward_table(url: DbUrl, sweep_id: int) -> str | None:
     )
     if not rows:
         return None
-    pct = {"oos_total_return", "chained_oos_return"}
-    return _table(names, [[_cell(v, n in pct) for n, v in zip(names, row, strict=True)] for row in rows])
+    fmt = {"oos_total_return": "pct", "chained_oos_return": "pct", "is_sharpe": "metric", "oos_sharpe": "metric"}
+    return _table(names, [[_cell(v, fmt.get(n, "")) for n, v in zip(names, row, strict=True)] for row in rows])
 
 
 def run(url: DbUrl, grid: Grid, start: str, end: str | None, folds: int = 0) -> int:

@@ -837,33 +837,23 @@ begin
     create index on _rtl_member (symbol, universe_mode);
     analyze _rtl_member;
 
+    -- with, for a buy, whether its symbol is an index member that day in each universe mode: looked up
+    -- once here, not per run and day
     execute format(
         'create temp table _rtl_sig on commit drop as'
         ' select %s as signal_set, s.d, s.symbol, s.direction, s.strength::double precision as strength,'
-        ' s.close::numeric as close, s.atr_14::numeric as atr, y.sector, coalesce(y.tradable, false) as tradable'
+        ' s.close::numeric as close, s.atr_14::numeric as atr, y.sector, coalesce(y.tradable, false) as tradable,'
+        ' s.direction = %L and exists (select 1 from _rtl_member as m where m.universe_mode = %L'
+        ' and m.symbol = s.symbol and m.added_d <= s.d and (m.removed_d is null or s.d < m.removed_d))'
+        ' as is_member_pit,'
+        ' s.direction = %L and exists (select 1 from _rtl_member as m where m.universe_mode = %L'
+        ' and m.symbol = s.symbol and m.added_d <= s.d and (m.removed_d is null or s.d < m.removed_d))'
+        ' as is_member_current'
         ' from %s as s left join _rtl_sym as y on y.symbol = s.symbol'
         ' where s.strategy = %L and s.direction in (%L, %L) and s.d >= $1 and s.d <= $2',
         case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end,
-        p_signals, 'COMBINED', 'buy', 'sell'
+        'buy', 'pit', 'buy', 'current', p_signals, 'COMBINED', 'buy', 'sell'
     ) using v_from, v_to;
-    -- whether a buy signal's symbol is an index member that day, per universe mode: looked up once here,
-    -- not per run and day
-    alter table _rtl_sig add column is_member_pit boolean, add column is_member_current boolean;
-    update _rtl_sig as s
-    set
-        is_member_pit = exists (
-            select 1 from _rtl_member as m
-            where
-                m.universe_mode = 'pit' and m.symbol = s.symbol and m.added_d <= s.d
-                and (m.removed_d is null or s.d < m.removed_d)
-        ),
-        is_member_current = exists (
-            select 1 from _rtl_member as m
-            where
-                m.universe_mode = 'current' and m.symbol = s.symbol and m.added_d <= s.d
-                and (m.removed_d is null or s.d < m.removed_d)
-        )
-    where s.direction = 'buy';
     create index on _rtl_sig (d, signal_set);
     analyze _rtl_sig;
 
