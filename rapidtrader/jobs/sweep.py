@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--folds must be 0 or more")
     try:
         grid = read_grid(args.grid) if args.grid else product_grid(args.param)
+        check_grid(grid, os.environ)  # a bad row fails here, before a database is even opened
         url = resolve_db_url()
         sweep_id = run(url, grid, args.start, args.end, args.folds)
         print(report(url, sweep_id, grid))
