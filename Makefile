@@ -50,15 +50,20 @@ format: setup ## auto-format Python and SQL
 # Options of the nightly benchmark, e.g. make bench NIGHTLY_ARGS="--years 2 --symbols 50 --only eod,noop"
 NIGHTLY_ARGS ?=
 
-bench: setup ## benchmarks: ingest, indicators, ledger, then the nightly costs at 5/10/20 y + sample (prints figures; not a test)
+bench: setup ## benchmarks: ingest, indicators, ledger, the nightly costs at 5/10/20 y + sample, sweeps of 10/100/400 runs (prints figures; not a test)
 	$(PY) -m bench.bench_ingest
 	$(PY) -m bench.bench_indicators
 	$(PY) -m bench.bench_ledger --synthetic-years 10
 	$(PY) -m bench.bench_nightly $(NIGHTLY_ARGS)
+	$(PY) -m bench.bench_sweep
 
 backtest: setup ## replay the ledger over history: make backtest START=2014-01-02 END=2018-02-07
 	@test -n "$(START)" -a -n "$(END)" || (echo "usage: make backtest START=YYYY-MM-DD END=YYYY-MM-DD" && exit 2)
 	$(PY) -m rapidtrader.jobs.backtest --start $(START) --end $(END)
+
+sweep: setup ## parameter sweep: make sweep GRID=grid.csv START=2014-01-02 END=2018-02-07 [FOLDS=3]
+	@test -n "$(GRID)" -a -n "$(START)" || (echo "usage: make sweep GRID=grid.csv START=YYYY-MM-DD [END=YYYY-MM-DD] [FOLDS=k]" && exit 2)
+	$(PY) -m rapidtrader.jobs.sweep --grid $(GRID) --start $(START) $(if $(END),--end $(END)) $(if $(FOLDS),--folds $(FOLDS))
 
 docs: setup ## build the dbt docs site (lineage, models, columns) into target/
 	$(PY) -m rapidtrader.dbt_runner docs generate

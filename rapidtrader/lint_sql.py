@@ -8,6 +8,7 @@ sqlfluff with that env.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,10 @@ def vars_config() -> Path:
     """A sqlfluff config file whose dbt templater context is every setting's var."""
     path = get_settings().state_dir / "sqlfluff-vars.cfg"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["[sqlfluff:templater:dbt:context]", *(f"{k} = {v}" for k, v in sorted(dbt_vars().items()))]
+    # a backtest window and a sweep id, so the models enabled only for those are linted too
+    variables = {**dbt_vars(), "rt_backtest_start": "2000-01-01", "rt_sweep_id": 1}
+    lines = ["[sqlfluff:templater:dbt:context]"]
+    lines += [f"{k} = {json.dumps(v) if isinstance(v, dict) else v}" for k, v in sorted(variables.items())]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -375,7 +375,7 @@ def dbt_vars(settings: Settings | None = None) -> dict[str, Any]:
     out = {x.var: dbt_value(x, getattr(s, x.attr)) for x in SETTINGS if x.dbt}
     out["rt_sma_windows"] = ",".join(str(n) for n in SMA_WINDOWS)
     out["rt_ledger_run"] = json.dumps(ledger_run(out))
-    out["rt_sweep_settings"] = sweep_columns()
+    out["rt_sweep_settings"] = json.dumps(sweep_columns())
     return out
 
 
@@ -383,7 +383,9 @@ def sql_type(setting: Setting) -> str:
     """The Postgres type of a setting's value as dbt receives it (flags as 0/1)."""
     if setting.kind == "float":
         return "double precision"
-    if setting.kind in ("int", "bool") or (setting.kind == "choice" and all(isinstance(c, int) for c in setting.choices)):
+    if setting.kind in ("int", "bool") or (
+        setting.kind == "choice" and all(isinstance(c, int) for c in setting.choices)
+    ):
         return "integer"
     return "text"
 

@@ -37,7 +37,7 @@ from rapidtrader import run_lock
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
 from rapidtrader.dbt_runner import run_dbt
 from rapidtrader.ledger_runs import SWEEP_SETTINGS, ledger_run
-from rapidtrader.settings import BY_NAME, Settings, SettingsError, dbt_vars, fail_fast, get_settings
+from rapidtrader.settings import BY_NAME, Settings, SettingsError, dbt_vars, fail_fast, get_settings, sweep_columns
 
 
 class SweepError(RuntimeError):
@@ -134,7 +134,7 @@ def write_requests(
     url: DbUrl, grid: Grid, runs: list[dict], start: str, end: str | None, folds: int
 ) -> tuple[int, list[int]]:
     """Store the runs under a new sweep id (run ids unique over every sweep): (sweep_id, run ids)."""
-    settings_vars = list(dbt_vars()["rt_sweep_settings"])
+    settings_vars = list(sweep_columns())
     grid_names = [name.lower() for name in grid.names]
     conn = connect(url)
     try:

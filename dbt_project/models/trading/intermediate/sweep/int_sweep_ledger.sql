@@ -92,22 +92,24 @@ ledger as (
         sweep.sweep_id,
         blocks.block,
         advanced.run_id,
-        (advanced.entry).*
+        -- the ledger row's columns, named by its type
+        (advanced.entry).*  -- noqa: AL03
 
     from sweep
     cross join blocks
-    cross join lateral udf.rt_ledger_advance_v2(
-        p_bars => {{ rt_literal(ref('bars_daily')) }},
-        p_signals => {{ rt_literal(ref('int_sweep_signals')) }},
-        p_market => {{ rt_literal(ref('market_state')) }},
-        p_symbols => {{ rt_literal(ref('symbols')) }},
-        p_membership => {{ rt_literal(ref('universe_membership')) }},
-        p_state => null,
-        p_start => blocks.start_d,
-        p_end => blocks.end_d,
-        p_runs => sweep.ledger_runs,
-        p_publish_last => true
-    ) as advanced
+    cross join
+        lateral udf.rt_ledger_advance_v2(
+            p_bars => {{ rt_literal(ref('bars_daily')) }},
+            p_signals => {{ rt_literal(ref('int_sweep_signals')) }},
+            p_market => {{ rt_literal(ref('market_state')) }},
+            p_symbols => {{ rt_literal(ref('symbols')) }},
+            p_membership => {{ rt_literal(ref('universe_membership')) }},
+            p_state => null,
+            p_start => blocks.start_d,
+            p_end => blocks.end_d,
+            p_runs => sweep.ledger_runs,
+            p_publish_last => true
+        ) as advanced
     where blocks.start_d is not null
 
 )

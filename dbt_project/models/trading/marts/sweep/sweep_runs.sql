@@ -11,7 +11,7 @@ select
     end_d,
     folds,
     grid_names,
-    {%- for name in var('rt_sweep_settings') %}
+    {%- for name in fromjson(var('rt_sweep_settings')) %}
     {{ name }},
     {%- endfor %}
     requested_at

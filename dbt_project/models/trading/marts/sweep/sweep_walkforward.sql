@@ -30,7 +30,7 @@ in_sample as (
     select
         metrics.*,
         row_number() over (
-            partition by metrics.sweep_id, metrics.block order by metrics.sharpe desc nulls last, metrics.run_id
+            partition by metrics.sweep_id, metrics.block order by metrics.sharpe desc nulls last, metrics.run_id asc
         ) as pick
 
     from metrics

@@ -1,6 +1,6 @@
 -- The runs parameter sweeps asked for, one row per run, every setting a sweep may vary as a typed column
 -- named after its variable (rt_rsi_buy, rt_atr_stop_k, ...; the list and types are the var
--- rt_sweep_settings, from rapidtrader.settings.sweep_columns).
+-- rt_sweep_settings, JSON from rapidtrader.settings.sweep_columns).
 with
 
 source as (
@@ -19,7 +19,7 @@ final as (
         end_d,
         folds,
         grid_names,
-        {%- for name, sql_type in var('rt_sweep_settings').items() %}
+        {%- for name, sql_type in fromjson(var('rt_sweep_settings')).items() %}
         (settings ->> {{ rt_literal(name) }})::{{ sql_type }} as {{ name }},
         {%- endfor %}
         ledger_run,
