@@ -14,6 +14,7 @@ ENTRY_POINTS = [
     ["-m", "rapidtrader.jobs.eod"],
     ["-m", "rapidtrader.jobs.dbt_build"],
     ["-m", "rapidtrader.jobs.eod_report"],
+    ["-m", "rapidtrader.jobs.sweep", "--param", "RT_RSI_BUY=25,30", "--start", "2016-01-04"],
     ["scripts/run_eod_workflow.py"],
     ["scripts/health_check.py"],
     ["scripts/validate_data.py"],
