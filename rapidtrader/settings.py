@@ -376,6 +376,7 @@ def dbt_vars(settings: Settings | None = None) -> dict[str, Any]:
     out["rt_sma_windows"] = ",".join(str(n) for n in SMA_WINDOWS)
     out["rt_ledger_run"] = json.dumps(ledger_run(out))
     out["rt_sweep_settings"] = json.dumps(sweep_columns())
+    out["rt_sweep_id"] = ""  # no sweep: `rapidtrader.jobs.sweep` sets it for the build of its sweep
     return out
 
 

