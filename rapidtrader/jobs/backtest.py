@@ -8,7 +8,9 @@ backtest_summary) with rt_backtest_start/rt_backtest_end set, i.e. the same plpg
 ledger, started from RT_START_CAPITAL on the first day with bars on or after START, then prints
 backtest_summary: the strategy next to RT_BENCHMARK_SYMBOL (SPY) bought and held. The nightly paper
 ledger (ledger and its marts) is not touched. The inputs (bars_daily, signals_daily, market_state)
-must be built already (`make eod` or `make demo`); `--with-inputs` builds them first.
+must be built already (`make eod` or `make demo`); `--with-inputs` builds them first. Without it, the
+settings the stored signals and market state were built with must be the current ones (a changed
+RT_RSI_BUY would otherwise report the strategy of the old value): the run stops and names them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import sys
 from rapidtrader import run_lock
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
 from rapidtrader.dbt_runner import run_dbt
-from rapidtrader.settings import fail_fast
+from rapidtrader.rule_settings import RULE_TABLES, recorded_settings, stale_settings
+from rapidtrader.settings import dbt_vars, fail_fast
 
 METRICS: list[tuple[str, str, str]] = [
     # (column of backtest_summary, label, format)
@@ -100,10 +103,32 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def check_inputs(url: DbUrl) -> None:
+    """Stop when the stored signals or market state were built with other settings than the current ones:
+    the backtest builds only its own models over them, so it would report the old rule under the new name."""
+    recorded = recorded_settings(url)
+    missing = [table for table in RULE_TABLES if table not in recorded]
+    if missing:
+        raise BacktestFailed(
+            f"{', '.join(missing)} not built yet: run `make eod` (or `make demo`) first, or pass --with-inputs"
+        )
+    stale = stale_settings(recorded, dbt_vars())
+    if stale:
+        raise BacktestFailed(
+            "the stored signals and market state were built with other settings: "
+            + "; ".join(s.describe() for s in stale)
+            + ". Rerun `python -m rapidtrader.jobs.backtest` with the same arguments and --with-inputs to "
+            "recompute them with the current settings (this rewrites the nightly tables signals_decided and "
+            "market_state), or use `make sweep` to try settings without touching them"
+        )
+
+
 def run(url: DbUrl, start: str, end: str | None, capital: float | None = None, with_inputs: bool = False) -> str:
     """Build the backtest models and return the printed report."""
     args = dbt_args(start, end, capital, with_inputs)
     with run_lock.hold(url, "backtest"):
+        if not with_inputs:
+            check_inputs(url)
         result = run_dbt(args, url)
     if result.returncode != 0:
         raise BacktestFailed(

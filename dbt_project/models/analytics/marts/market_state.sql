@@ -5,19 +5,28 @@
 -- of daily close-to-close returns, not annualised), the day's buy candidates (COMBINED buys in
 -- signals_daily) and how many of them the gate blocks.
 -- Incremental: every day from the earliest day of the indicator or signal rows written since this
--- model's last run is recomputed (a re-adjusted filter symbol or a recomputed equity reaches back).
+-- model's last run is recomputed (a re-adjusted filter symbol or a recomputed equity reaches back). The
+-- filter settings it was built with are recorded in the table's comment; when they differ from the current
+-- ones, the pre-hook empties the table and every day is computed again (macros/analytics/rule_settings.sql).
+-- A change of the signal settings reaches back the same way: signals_decided rewrites every row.
 {{
     config(
         materialized='incremental',
         unique_key='d',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ rt_analyze_if_never(this) }}",
+        pre_hook="{{ rt_recompute_if_rules_changed(this, rt_market_rule_settings()) }}",
+        post_hook=[
+            "{{ rt_analyze_if_never(this) }}",
+            "{{ rt_record_rule_settings(this, rt_market_rule_settings()) }}",
+        ],
         indexes=[{'columns': ['d'], 'unique': true}],
     )
 }}
-{%- set filter_symbol = var('rt_market_filter_symbol') %}
-{%- set filter_on = var('rt_market_filter_enable') | int == 1 %}
+{#- the settings recorded in the comment are the ones the gate below uses -#}
+{%- set settings = rt_market_rule_settings() %}
+{%- set filter_symbol = settings.rt_market_filter_symbol %}
+{%- set filter_on = settings.rt_market_filter_enable == 1 %}
 
 with
 
@@ -38,17 +47,20 @@ signals as not materialized (
 
 -- materialized on purpose: min(d) over a filter on computed_at would otherwise be planned as a walk of
 -- the d index from the oldest day (measured 6 s at 20 years); these read only the rows of recent runs
+-- (every row when the table is empty: the pre-hook empties it after a change of the filter settings)
 fresh_indicator_days as materialized (
 
     select indicators.d from indicators
-    where indicators.computed_at > (select max(stored.computed_at) from {{ this }} as stored)
+    where
+        indicators.computed_at
+        > (select coalesce(max(stored.computed_at), '-infinity') from {{ this }} as stored)
 
 ),
 
 fresh_signal_days as materialized (
 
     select signals.d from signals
-    where signals.computed_at > (select max(stored.computed_at) from {{ this }} as stored)
+    where signals.computed_at > (select coalesce(max(stored.computed_at), '-infinity') from {{ this }} as stored)
 
 ),
 
@@ -88,7 +100,7 @@ filter_bars as (
         d,
         symbol,
         adj_close,
-        {{ rt_sma_column(var('rt_market_filter_sma')) }} as sma,
+        {{ rt_sma_column(settings.rt_market_filter_sma) }} as sma,
         volume,
         adj_close / nullif(lag(adj_close) over by_bar, 0) - 1 as daily_return
 

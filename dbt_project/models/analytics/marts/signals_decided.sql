@@ -6,20 +6,27 @@
 -- Incremental: the indicator rows written since this model's last run (indicators_daily.computed_at) are
 -- (re)computed, with the rows just before them as the confirmation look-back; the pre-hook first deletes
 -- the stored rows they replace (from a symbol's first new day on, or all of it when it was recomputed in
--- full, or when the symbols mart lists it with no bars left).
+-- full, or when the symbols mart lists it with no bars left). The rule settings it was built with are
+-- recorded in the table's comment; when they differ from the current ones, a first pre-hook empties the
+-- table and every row is computed again (macros/analytics/rule_settings.sql).
 {{
     config(
         materialized='incremental',
         unique_key=['symbol', 'd'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ rt_analyze_if_never(this) }}",
+        post_hook=[
+            "{{ rt_analyze_if_never(this) }}",
+            "{{ rt_record_rule_settings(this, rt_signal_rule_settings()) }}",
+        ],
         indexes=[
             {'columns': ['symbol', 'd'], 'unique': true},
             {'columns': ['d']},
             {'columns': ['computed_at']},
         ],
-        pre_hook="{% if is_incremental() %}
+        pre_hook=[
+            "{{ rt_recompute_if_rules_changed(this, rt_signal_rule_settings()) }}",
+            "{% if is_incremental() %}
             with fresh as (
                 select
                     symbol,
@@ -42,18 +49,21 @@
                 select symbol from {{ ref('symbols') }} where coalesce(n_bars, 0) = 0
             )
         {% endif %}",
+        ],
     )
 }}
 -- depends_on: {{ ref('symbols') }}
-{%- set confirm_window = var('rt_confirm_window') | int %}
-{%- set sma_days = var('rt_sma_confirm_days') | int %}
+{#- the settings recorded in the comment are the ones the rules below use -#}
+{%- set settings = rt_signal_rule_settings() %}
+{%- set confirm_window = settings.rt_confirm_window %}
+{%- set sma_days = settings.rt_sma_confirm_days %}
 {%- set lookback = [confirm_window, sma_days] | max - 1 %}
 {%- set rules = {
-    'rsi_buy': (var('rt_rsi_buy') | float) ~ '::double precision',
-    'rsi_sell': (var('rt_rsi_sell') | float) ~ '::double precision',
-    'confirm_on': 'true' if var('rt_enable_signal_confirm') | int == 1 else 'false',
+    'rsi_buy': settings.rt_rsi_buy ~ '::double precision',
+    'rsi_sell': settings.rt_rsi_sell ~ '::double precision',
+    'confirm_on': 'true' if settings.rt_enable_signal_confirm == 1 else 'false',
     'confirm_window': confirm_window,
-    'confirm_min': var('rt_confirm_min_count') | int,
+    'confirm_min': settings.rt_confirm_min_count,
     'sma_days': sma_days,
 } %}
 
@@ -66,8 +76,8 @@ indicators as not materialized (
         symbol,
         d,
         rsi_14,
-        {{ rt_sma_column(var('rt_sma_fast')) }} as sma_fast,
-        {{ rt_sma_column(var('rt_sma_slow')) }} as sma_slow,
+        {{ rt_sma_column(settings.rt_sma_fast) }} as sma_fast,
+        {{ rt_sma_column(settings.rt_sma_slow) }} as sma_slow,
         computed_at
 
     from {{ ref('indicators_daily') }}
