@@ -97,7 +97,8 @@ def _runs_query(grid_names: list[str]) -> sql.Composed:
         select
             r.run_id,
             r.start_d,
-            r.end_d,
+            -- a sweep without --end ran to the newest bars: the last day its runs traded
+            coalesce(r.end_d, s.last_d) as end_d,
             r.folds,
             s.cagr,
             nullif(s.sharpe, 'NaN') as sharpe,

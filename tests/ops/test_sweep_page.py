@@ -230,6 +230,13 @@ def test_page_is_self_contained(sweep_db, tmp_path):
     assert "<script" not in page
 
 
+def test_a_sweep_to_the_newest_bars_shows_its_last_traded_day(sweep_db, tmp_path):
+    _insert_run(sweep_db, 12, 1201, ["rt_rsi_buy"], None, rt_rsi_buy=25.0)
+    sql_rows(sweep_db, "update marts.sweep_runs set end_d = null where sweep_id = 12")
+    _insert_summary(sweep_db, 12, 1201, 0.4)
+    assert "<h1>Parameter sweep 12: 2024-01-01..2024-01-30, 1 runs</h1>" in _page(sweep_db, 12, tmp_path)
+
+
 def test_grid_names_must_be_setting_columns(sweep_db, tmp_path):
     hostile = ["rt_rsi_buy", 'rt_atr_stop_k" from pg_user; --']
     _insert_run(sweep_db, 10, 1001, hostile, None, rt_rsi_buy=25.0)
