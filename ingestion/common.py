@@ -443,9 +443,11 @@ def ensure_raw_indexes(credentials: str, schema: str) -> int:
                         f"create unique index if not exists {table.name}_key on {schema}.{table.name} "
                         f"({', '.join(table.key)})"
                     )
-            # the nightly build reads only the bars loaded since its last run (dbt: bar_changes.sql)
+            # the nightly build reads only the bars loaded since its last run, and the raw rows of the
+            # re-read window to see which stored rows vanished (dbt: bar_changes.sql)
             if _exists(cur, f"{schema}.{BARS.name}"):
                 cur.execute(f"create index if not exists {BARS.name}_loaded_at on {schema}.{BARS.name} (loaded_at)")
+                cur.execute(f"create index if not exists {BARS.name}_d on {schema}.{BARS.name} (d)")
     except psycopg2.Error as exc:
         raise IngestionError(f"cannot index {schema}: {_first_line(exc)}") from None
     finally:

@@ -94,25 +94,36 @@ rewritten as (
 
 ),
 
+-- the raw rows of the re-read window (the raw bars' index on d): what the vanished-row check compares
+present as materialized (
+
+    {%- for source_name in ['fmp', 'yfinance', 'sample'] %}
+    select staged.source, staged.symbol, staged.d, staged.dup_seq
+    from {{ ref('stg_' ~ source_name ~ '__bars') }} as staged
+    where staged.d >= (select min(fresh_series.first_fresh_d) - 10 from fresh_series)
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+
+),
+
 -- stored rows of the re-read window that the raw tables no longer hold
 vanished as (
 
     select distinct stored_rows.symbol
 
     from fresh_series
-    inner join {{ stored }} as stored_rows
-        on
-            fresh_series.source = stored_rows.source
-            and fresh_series.symbol = stored_rows.symbol
-            and stored_rows.d >= fresh_series.first_fresh_d - 10
+    cross join lateral (
+        select window_rows.source, window_rows.symbol, window_rows.d, window_rows.dup_seq
+        from {{ stored }} as window_rows
+        where
+            window_rows.source = fresh_series.source
+            and window_rows.symbol = fresh_series.symbol
+            and window_rows.d >= fresh_series.first_fresh_d - 10
+        offset 0  -- keeps the subquery a per-series probe (the planner would flatten it into a merge)
+    ) as stored_rows
     where not exists (
         select 1
-        from (
-            {%- for source_name in ['fmp', 'yfinance', 'sample'] %}
-            select source, symbol, d, dup_seq from {{ ref('stg_' ~ source_name ~ '__bars') }}
-            {{ "union all" if not loop.last }}
-            {%- endfor %}
-        ) as present
+        from present
         where
             present.source = stored_rows.source
             and present.symbol = stored_rows.symbol
@@ -122,8 +133,8 @@ vanished as (
 
 ),
 
--- the stored symbols, walking the (source, symbol, ...) index: a few hundred probes
-stored_symbols as (
+-- the stored (source, symbol) series, walking the (source, symbol, ...) index: a few hundred probes
+stored_series as (
 
     with recursive walk as (
         (
@@ -146,26 +157,36 @@ stored_symbols as (
         ) as next_row
     )
 
-    select distinct symbol from walk
+    select walk.source, walk.symbol from walk
 
 ),
 
--- each stored symbol's newest row says what the last build knew of it
+-- each stored symbol's newest row (of any source; the first source by name on a tie) says what the last
+-- build knew of it: one backward probe of the (source, symbol, d) index per source and symbol
 stored_state as (
 
-    select
-        stored_symbols.symbol,
-        newest.actions_fingerprint,
-        position('symbol_not_in_universe' in newest.reasons) > 0 as was_unknown
+    select distinct on (newest_per_source.symbol)
+        newest_per_source.symbol,
+        newest_per_source.actions_fingerprint,
+        position('symbol_not_in_universe' in newest_per_source.reasons) > 0 as was_unknown
 
-    from stored_symbols
-    cross join lateral (
-        select stored_rows.actions_fingerprint, stored_rows.reasons
-        from {{ stored }} as stored_rows
-        where stored_rows.symbol = stored_symbols.symbol
-        order by stored_rows.d desc, stored_rows.source
-        limit 1
-    ) as newest
+    from (
+        select
+            stored_series.symbol,
+            newest.d,
+            stored_series.source,
+            newest.actions_fingerprint,
+            newest.reasons
+        from stored_series
+        cross join lateral (
+            select stored_rows.d, stored_rows.actions_fingerprint, stored_rows.reasons
+            from {{ stored }} as stored_rows
+            where stored_rows.source = stored_series.source and stored_rows.symbol = stored_series.symbol
+            order by stored_rows.d desc, stored_rows.dup_seq desc
+            limit 1
+        ) as newest
+    ) as newest_per_source
+    order by newest_per_source.symbol, newest_per_source.d desc, newest_per_source.source
 
 ),
 
