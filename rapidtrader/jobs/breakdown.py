@@ -13,7 +13,7 @@ def breakdown(url: DbUrl, run_id: str, slowest: int = 10) -> str:
         with conn.cursor() as cur:
             cur.execute(
                 "select job_name, status, extract(epoch from coalesce(finished_at, now()) - started_at) "
-                "from ops.job_log where run_id = %s order by id",
+                "from ops.job_log where run_id = %s order by started_at, id",
                 (run_id,),
             )
             steps = cur.fetchall()

@@ -42,8 +42,7 @@ def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_r
         if code == 2:
             raise IngestionError("ingestion failed")
         exit_code = max(exit_code, code)
-        dbt_build.check_freshness(url, run_id, source)
-        dbt_build.run(url, run_id, dbt_build.NIGHTLY_ARGS)
+        dbt_build.run(url, run_id, dbt_build.NIGHTLY_ARGS, freshness_of=source)
         if not skip_report:
             from rapidtrader.jobs import eod_report
 

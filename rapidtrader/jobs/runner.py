@@ -267,6 +267,28 @@ def _finish_ok(url: DbUrl, step: JobStep, started: float, first_call: int) -> No
     _record_metrics(url, step, step.status, duration, first_call)
 
 
+def record_step(url: DbUrl, step: JobStep, started_at: str, finished_at: str) -> None:
+    """A step that ran inside another process (a dbt command of a dbt session): its finished job_log row,
+    with the start and end that process reported."""
+    conn = connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "insert into ops.job_log (run_id, job_name, started_at, finished_at, status, rows, details) "
+            "values (%s, %s, %s, %s, %s, %s, %s::jsonb)",
+            (
+                step.run_id,
+                step.job_name,
+                started_at,
+                finished_at,
+                step.status,
+                step.rows,
+                json.dumps(redact_obj(step.details), default=str),
+            ),
+        )
+    conn.close()
+
+
 @contextmanager
 def job_step(url: DbUrl, job_name: str, run_id: str) -> Iterator[JobStep]:
     """Record a step; an exception marks it failed (with the error text) and propagates."""
