@@ -375,6 +375,9 @@ select * from final
     wrote again; this deletes the ones raw no longer has.
 -#}
 {% macro rt_delete_superseded_bars(relation) %}
+    -- Per source, so each recomputed symbol is an index range probe of (source, symbol, d): the rows just
+    -- written have no statistics yet, the planner expects one symbol, and a join on symbol alone made it
+    -- scan the whole table once per symbol (10 s for 504 symbols at 5 years).
     delete from {{ relation }} as stored
     using (
         select
@@ -384,8 +387,10 @@ select * from final
         where written.computed_at = '{{ run_started_at }}'::timestamptz
         group by written.symbol
     ) as recomputed
+    cross join (values ('fmp'), ('yfinance'), ('sample')) as sources (source)
     where
-        stored.symbol = recomputed.symbol
+        stored.source = sources.source
+        and stored.symbol = recomputed.symbol
         and stored.d >= recomputed.rewrite_from
         and stored.computed_at < '{{ run_started_at }}'::timestamptz
 {% endmacro %}
