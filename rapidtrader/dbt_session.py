@@ -39,32 +39,32 @@ def run(commands: list[list[str]], report: Path) -> int:
     if any(_vars(c) != wanted for c in commands):
         raise ValueError("every command of a dbt session must give the same --vars")
     done: list[dict] = []
-    started = dt.datetime.now(dt.UTC)
-    parsed = dbtRunner().invoke(["parse", *wanted])
-    done.append(
-        {
-            "args": ["parse"],
-            "started": started.isoformat(),
-            "finished": dt.datetime.now(dt.UTC).isoformat(),
-            "exit_code": _exit_code(parsed),
-        }
-    )
-    code = done[-1]["exit_code"]
-    if code == 0:
-        runner = dbtRunner(manifest=parsed.result)
-        for args in commands:
-            started = dt.datetime.now(dt.UTC)
-            code = _exit_code(runner.invoke(list(args)))
-            done.append(
-                {
-                    "args": args,
-                    "started": started.isoformat(),
-                    "finished": dt.datetime.now(dt.UTC).isoformat(),
-                    "exit_code": code,
-                }
-            )
-    report.write_text(json.dumps(done))
-    return code
+
+    def invoke(runner, args: list[str], shown: list[str]):
+        started = dt.datetime.now(dt.UTC)
+        result = runner.invoke(list(args))
+        finished = dt.datetime.now(dt.UTC)
+        done.append(
+            {
+                "args": shown,
+                "started": started.isoformat(),
+                "finished": finished.isoformat(),
+                "exit_code": _exit_code(result),
+            }
+        )
+        return result
+
+    try:
+        parsed = invoke(dbtRunner(), ["parse", *wanted], ["parse"])
+        if parsed.success:
+            runner = dbtRunner(manifest=parsed.result)
+            for args in commands:
+                # a stale source (freshness exits 1) does not stop the build; an interrupt stops everything
+                if isinstance(invoke(runner, args, args).exception, KeyboardInterrupt):
+                    break
+    finally:
+        report.write_text(json.dumps(done))
+    return done[-1]["exit_code"] if done else 2
 
 
 def main(argv: list[str] | None = None) -> int:
