@@ -107,7 +107,7 @@ def run(
     freshness_of: str | None = None,
 ) -> int:
     """`dbt build` as a job step. `freshness_of` (a source name) first runs `dbt source freshness` for it in
-    the same dbt process (one start-up and parse, not two), recorded as its own step (record_freshness)."""
+    the same dbt process (one start-up and parse, not two), recorded as its own step (_record_freshness)."""
     args = ["build", *(extra_args or [])]
     skip_seeds = "--full-refresh" not in args and seeds_current(url)
     if skip_seeds:
