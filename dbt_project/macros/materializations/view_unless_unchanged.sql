@@ -5,19 +5,21 @@
     0.3 to 0.7 s of catalog work per view; the nightly build has 31 views, so this was 10 to 15 s of node
     time a night spent re-creating the same views.
 
-    "Unchanged" means: the relation is a view, no --full-refresh, and its fingerprint is the one this
+    "Unchanged" means: the relation is a view, no --full-refresh, the model has no hooks (a view with
+    hooks is always made again: they may mean to run on every build), and its fingerprint is the one this
     build computes. The fingerprint (rt_view_fingerprint) is an md5 of everything the view materialization
     writes: the compiled SQL, the model's and its columns' descriptions (persisted as comments), grants
-    and hooks, and the code checksum of every model and source it reads (a changed parent can change
-    what its `select *` expands to). It is kept as the last line of the view's comment ("rt_view_fingerprint: ..."). A view that
-    is gone (dropped with a table it reads, by `drop ... cascade`) or that was created without a
-    fingerprint is created again, as always.
+    and hooks, and the code checksum of every model and source it reads (a changed parent can change what
+    its `select *` expands to). It is kept as the last line of the view's comment
+    ("rt_view_fingerprint: ..."). A view that is gone (dropped with a table it reads, by `drop ...
+    cascade`) or that was created without a fingerprint is created again, as always.
 #}
 {% materialization view, adapter='postgres' %}
 
     {%- set fingerprint = rt_view_fingerprint() -%}
     {%- set existing = load_cached_relation(this) -%}
     {%- if existing is not none and existing.is_view and not should_full_refresh()
+        and not (model.config.pre_hook or model.config.post_hook)
         and rt_stored_view_fingerprint(existing) == fingerprint -%}
         {%- do store_result('main', response='view unchanged') -%}
         {{ return({'relations': [this.incorporate(type='view')]}) }}
@@ -50,8 +52,8 @@
         model.description or '',
         columns,
         config.get('grants') or {},
-        config.get('pre_hook') or [],
-        config.get('post_hook') or [],
+        (model.config.pre_hook or []) | map(attribute='sql') | list,
+        (model.config.post_hook or []) | map(attribute='sql') | list,
     ]))) -}}
 {%- endmacro %}
 
