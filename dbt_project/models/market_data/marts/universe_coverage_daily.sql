@@ -2,6 +2,23 @@
 -- the index members that day (companies, by universe_membership), those with a clean bar that day under
 -- any of their tickers, and the share. Low coverage in early years means dead names are missing from the
 -- data, and a backtest over them still carries survivorship bias.
+-- Incremental by day (macros/market_data/coverage_changes.sql): a night recomputes the days from the first
+-- one whose bars int_bars_processed rewrote, and every day when the calendar, the membership or the
+-- ticker-to-company map changed; each day is computed as a full refresh computes it.
+{{
+    config(
+        materialized='incremental',
+        unique_key=['d'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook=["{{ rt_coverage_recompute_from(this) }}"],
+        post_hook=["{{ rt_record_coverage_inputs(this) }}"],
+        indexes=[{'columns': ['d'], 'unique': true}],
+    )
+}}
+-- depends_on: {{ ref('int_bars_processed') }}
+{%- set from_d = "current_setting('rapidtrader.coverage_from')::date" %}
+
 with
 
 sessions as (
@@ -13,6 +30,9 @@ sessions as (
         calendar.is_session
         and calendar.d >= (select min(bars.d) from {{ ref('bars_daily') }} as bars)
         and calendar.d <= (select max(bars.d) from {{ ref('bars_daily') }} as bars)
+        {% if is_incremental() %}
+        and calendar.d >= {{ from_d }}
+        {% endif %}
 
 ),
 
@@ -27,29 +47,102 @@ company_intervals as (
 
 ),
 
+-- one row per (session, membership interval) would be days x intervals; only the count per day is kept
 members as (
 
     select
         sessions.d,
-        company_intervals.company_symbol
+        count(*) as members
 
     from sessions
     inner join company_intervals
         on
             sessions.d >= company_intervals.added_d
             and (company_intervals.removed_d is null or sessions.d < company_intervals.removed_d)
+    group by sessions.d
 
 ),
 
-covered as (
+-- each ticker of a member company with that company's intervals, and how many tickers the company has
+ticker_intervals as (
 
-    select distinct
+    select
+        companies.symbol,
+        company_intervals.company_symbol,
+        company_intervals.added_d,
+        company_intervals.removed_d,
+        count(*) over (
+            partition by company_intervals.company_symbol, company_intervals.added_d, company_intervals.removed_d
+        ) as tickers
+
+    from company_intervals
+    inner join {{ ref('int_ticker_companies') }} as companies
+        on company_intervals.company_symbol = companies.company_symbol
+
+),
+
+-- a clean bar of a member on a day it was a member (bars_daily has one bar per ticker and day)
+covered_bars as materialized (
+
+    select
         bars.d,
-        companies.company_symbol
+        ticker_intervals.company_symbol,
+        ticker_intervals.added_d,
+        ticker_intervals.removed_d,
+        ticker_intervals.tickers
 
     from {{ ref('bars_daily') }} as bars
-    inner join {{ ref('int_ticker_companies') }} as companies
-        on bars.symbol = companies.symbol
+    inner join ticker_intervals
+        on
+            bars.symbol = ticker_intervals.symbol
+            and bars.d >= ticker_intervals.added_d
+            and (ticker_intervals.removed_d is null or bars.d < ticker_intervals.removed_d)
+    {% if is_incremental() %}
+    where bars.d >= {{ from_d }}
+    {% endif %}
+
+),
+
+-- a company counts once a day: a single-ticker company's bars are counted as they are (no de-duplication
+-- of a million rows), a company with several tickers once per day and interval however many of them traded
+covered as (
+
+    select
+        d,
+        count(*) as members_with_clean_bar
+
+    from covered_bars
+    where tickers = 1
+    group by d
+
+    union all
+
+    select
+        d,
+        count(*) as members_with_clean_bar
+
+    from (
+        select distinct
+            d,
+            company_symbol,
+            added_d,
+            removed_d
+
+        from covered_bars
+        where tickers > 1
+    ) as several_tickers
+    group by d
+
+),
+
+covered_by_day as (
+
+    select
+        d,
+        sum(members_with_clean_bar)::bigint as members_with_clean_bar
+
+    from covered
+    group by d
 
 ),
 
@@ -57,14 +150,13 @@ final as (
 
     select
         members.d,
-        count(*) as members,
-        count(covered.company_symbol) as members_with_clean_bar,
-        (count(covered.company_symbol)::float8 / count(*)) as coverage
+        members.members,
+        coalesce(covered_by_day.members_with_clean_bar, 0) as members_with_clean_bar,
+        (coalesce(covered_by_day.members_with_clean_bar, 0)::float8 / members.members) as coverage
 
     from members
-    left join covered
-        on members.d = covered.d and members.company_symbol = covered.company_symbol
-    group by members.d
+    left join covered_by_day
+        on members.d = covered_by_day.d
 
 )
 
