@@ -2,7 +2,7 @@
 -- (default 0.5%) relative to the mean of the two. is_flagged rows deserve a look before trusting either.
 with
 
-adjusted as (
+adjusted as not materialized (
 
     select * from {{ ref('int_bars_processed') }}
     where is_clean
