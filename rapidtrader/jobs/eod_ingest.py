@@ -60,7 +60,9 @@ def last_clean_dates(url: DbUrl, source: str) -> dict[str, dt.date]:
 
     A raw bar counts unless the last build quarantined it (a bar of a symbol outside the universe is a
     clean bar, only not traded), and a bar dated after today never counts. So a quarantined row (a
-    2099-12-31 print, a conflicting duplicate, a bad volume) cannot move the window past real data."""
+    2099-12-31 print, a conflicting duplicate, a bad volume) cannot move the window past real data.
+    Index probes, not a scan of the history: the symbols are walked through the raw key index
+    (symbol, d, dup_seq), and each symbol's rows are read newest first until one is not quarantined."""
     schema = f"raw_{source}"
     conn = connect(url)
     try:
@@ -81,7 +83,25 @@ def last_clean_dates(url: DbUrl, source: str) -> dict[str, dt.date]:
                 else ""
             )
             cur.execute(
-                f"select r.symbol, max(r.d) from {schema}.bars as r where r.d <= %(today)s {checked} group by 1",  # noqa: S608
+                f"""
+                with recursive symbols as (
+                    (select r.symbol from {schema}.bars as r order by r.symbol limit 1)
+                    union all
+                    select (
+                        select r.symbol from {schema}.bars as r where r.symbol > s.symbol order by r.symbol limit 1
+                    )
+                    from symbols as s
+                    where s.symbol is not null
+                )
+                select s.symbol, newest.d
+                from symbols as s
+                cross join lateral (
+                    select r.d from {schema}.bars as r
+                    where r.symbol = s.symbol and r.d <= %(today)s {checked}
+                    order by r.d desc, r.dup_seq desc
+                    limit 1
+                ) as newest
+                """,  # noqa: S608
                 {"source": source, "today": exchange_today()},
             )
             return dict(cur.fetchall())

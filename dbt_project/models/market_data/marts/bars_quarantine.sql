@@ -9,7 +9,7 @@
 
 with
 
-processed as (
+processed as not materialized (
 
     select * from {{ ref('int_bars_processed') }}
 
