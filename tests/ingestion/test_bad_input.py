@@ -22,7 +22,13 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from ingestion.common import clean_stale_workdirs, ensure_raw_indexes, last_loaded_dates, make_workdir
+from ingestion.common import (
+    SYMBOLS_CHECKED,
+    clean_stale_workdirs,
+    ensure_raw_indexes,
+    last_loaded_dates,
+    make_workdir,
+)
 from ingestion.contract import TABLES
 from ingestion.pipeline import summarize
 from rapidtrader import PROJECT_ROOT
@@ -126,8 +132,11 @@ def test_huge_symbol_is_refused_at_the_door_and_later_runs_work(db, tmp_path):
 def test_bad_symbol_stored_by_an_older_version_is_moved_out_so_the_index_builds(db, tmp_path):
     folder = write_folder(tmp_path / "f", bars("AAA", DAYS[:5]))
     load(db, folder)
-    # What an older version left behind: the row committed, the unique index impossible to build.
+    # What an older version left behind: the row committed, the unique index impossible to build, and no
+    # mark that the table's symbols were checked (the check runs until it has once found the table clean).
+    assert rows_of(db, "select obj_description('raw_sample.bars'::regclass, 'pg_class')") == [(SYMBOLS_CHECKED,)]
     execute(db, "drop index raw_sample.bars_key")
+    execute(db, "comment on table raw_sample.bars is null")
     execute(
         db,
         "insert into raw_sample.bars (symbol, d, open, high, low, close, volume, dup_seq, source_ref) "
@@ -141,6 +150,7 @@ def test_bad_symbol_stored_by_an_older_version_is_moved_out_so_the_index_builds(
     (reason, detail, source_ref) = rows_of(db, "select reason, detail, source_ref from raw_sample.rejects")[0]
     assert (reason, source_ref) == ("invalid_symbol", "file:old.csv") and "stored before" in detail
     assert ensure_raw_indexes(db.with_password().url, "raw_sample") == 0  # nothing left to move
+    assert rows_of(db, "select obj_description('raw_sample.bars'::regclass, 'pg_class')") == [(SYMBOLS_CHECKED,)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -222,6 +232,7 @@ def test_corrected_duplicate_is_replaced_by_the_reload_of_its_window(db, tmp_pat
         (DAYS[9], 0, "duplicate_key_conflict"),
         (DAYS[9], 1, "duplicate_key_conflict"),
     ]
+    assert eod_ingest.last_clean_dates(db, "sample") == {"AAA": DAYS[8]}  # the newest row is held
     write_folder(tmp_path / "f", rows)  # the file is corrected
     load(db, folder)  # a plain night: re-reads the days since the last clean bar (DAYS[8]) minus 5
     build_foundation(db)
