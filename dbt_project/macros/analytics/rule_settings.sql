@@ -72,17 +72,10 @@ select set_config('rapidtrader.rules_recomputed', {{ rt_literal(relation) }}, tr
 
 {% macro rt_record_rule_settings(relation, settings) -%}
 do $rt$
-declare
-    described text := regexp_replace(
-        coalesce(obj_description({{ rt_literal(relation) }}::regclass, 'pg_class'), ''),
-        '\s*rule settings: \{.*\}\s*$', ''
-    );
 begin
-    execute format(
-        'comment on table %s is %L',
-        {{ rt_literal(relation) }},
-        concat_ws(E'\n\n', nullif(described, ''), 'rule settings: ' || {{ rt_literal(tojson(settings, sort_keys=true)) }})
-    );
+    {{ rt_comment_record_statement(
+        relation, 'rule settings: \\{.*\\}', "'rule settings: ' || " ~ rt_literal(tojson(settings, sort_keys=true))
+    ) }}
     if current_setting('rapidtrader.rules_recomputed', true) = {{ rt_literal(relation) }} then
         analyze {{ relation }};
     end if;

@@ -87,23 +87,13 @@ delete from {{ relation }} where d >= current_setting('rapidtrader.coverage_from
 
 {% macro rt_record_coverage_inputs(relation) -%}
 do $rt$
-declare
-    described text := regexp_replace(
-        coalesce(obj_description({{ rt_literal(relation) }}::regclass, 'pg_class'), ''),
-        '\s*coverage inputs: [^\n]*$', ''
-    );
 begin
-    execute format(
-        'comment on table %s is %L',
-        {{ rt_literal(relation) }},
-        concat_ws(
-            E'\n\n',
-            nullif(described, ''),
-            'coverage inputs: ' || {{ rt_coverage_inputs_fingerprint() }}
-            || ' bars computed through '
-            || coalesce((select max(bars.computed_at) from {{ ref('int_bars_processed') }} as bars), '-infinity')::text
-        )
-    );
+    {{ rt_comment_record_statement(
+        relation,
+        'coverage inputs: [^\\n]*',
+        "'coverage inputs: ' || " ~ rt_coverage_inputs_fingerprint() ~ " || ' bars computed through ' || "
+        ~ "coalesce((select max(bars.computed_at) from " ~ ref('int_bars_processed') ~ " as bars), '-infinity')::text"
+    ) }}
 end
 $rt$
 {%- endmacro %}
