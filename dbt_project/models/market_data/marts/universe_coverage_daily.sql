@@ -17,7 +17,8 @@
     )
 }}
 -- depends_on: {{ ref('int_bars_processed') }}
-{%- set from_d = "current_setting('rapidtrader.coverage_from')::date" %}
+{#- the first day recomputed: the pre-hook's choice on an incremental build, every day otherwise -#}
+{%- set from_d = "current_setting('rapidtrader.coverage_from')::date" if is_incremental() else "'-infinity'::date" %}
 
 with
 
@@ -30,9 +31,7 @@ sessions as (
         calendar.is_session
         and calendar.d >= (select min(bars.d) from {{ ref('bars_daily') }} as bars)
         and calendar.d <= (select max(bars.d) from {{ ref('bars_daily') }} as bars)
-        {% if is_incremental() %}
         and calendar.d >= {{ from_d }}
-        {% endif %}
 
 ),
 
@@ -97,9 +96,7 @@ covered_bars as materialized (
             bars.symbol = ticker_intervals.symbol
             and bars.d >= ticker_intervals.added_d
             and (ticker_intervals.removed_d is null or bars.d < ticker_intervals.removed_d)
-    {% if is_incremental() %}
     where bars.d >= {{ from_d }}
-    {% endif %}
 
 ),
 
