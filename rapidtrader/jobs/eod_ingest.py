@@ -16,7 +16,7 @@ import argparse
 import datetime as dt
 import sys
 
-from ingestion.common import IngestionError, exchange_today
+from ingestion.common import IngestionError, exchange_today, newest_days
 from ingestion.config import FmpSettings, IngestConfig, YahooSettings
 from ingestion.pipeline import SOURCES, IngestResult, ingest, summarize
 from ingestion.symbols import normalize, shown, symbol_problem
@@ -61,8 +61,7 @@ def last_clean_dates(url: DbUrl, source: str) -> dict[str, dt.date]:
     A raw bar counts unless the last build quarantined it (a bar of a symbol outside the universe is a
     clean bar, only not traded), and a bar dated after today never counts. So a quarantined row (a
     2099-12-31 print, a conflicting duplicate, a bad volume) cannot move the window past real data.
-    Index probes, not a scan of the history: the symbols are walked through the raw key index
-    (symbol, d, dup_seq), and each symbol's rows are read newest first until one is not quarantined."""
+    Index probes per symbol (ingestion.common.newest_days), not a scan of the history."""
     schema = f"raw_{source}"
     conn = connect(url)
     try:
@@ -82,29 +81,7 @@ def last_clean_dates(url: DbUrl, source: str) -> dict[str, dt.date]:
                 if quarantine is not None
                 else ""
             )
-            cur.execute(
-                f"""
-                with recursive symbols as (
-                    (select r.symbol from {schema}.bars as r order by r.symbol limit 1)
-                    union all
-                    select (
-                        select r.symbol from {schema}.bars as r where r.symbol > s.symbol order by r.symbol limit 1
-                    )
-                    from symbols as s
-                    where s.symbol is not null
-                )
-                select s.symbol, newest.d
-                from symbols as s
-                cross join lateral (
-                    select r.d from {schema}.bars as r
-                    where r.symbol = s.symbol and r.d <= %(today)s {checked}
-                    order by r.d desc, r.dup_seq desc
-                    limit 1
-                ) as newest
-                """,  # noqa: S608
-                {"source": source, "today": exchange_today()},
-            )
-            return dict(cur.fetchall())
+            return newest_days(cur, schema, exchange_today(), checked, {"source": source})
     finally:
         conn.close()
 
