@@ -23,8 +23,9 @@
       _rtl_runs    settings and the running cash, equity, fill sequence of each run
       _rtl_pos     open positions          _rtl_orders  orders for the next open
       _rtl_stops   stop history (cooldown) _rtl_out     the rows returned
+      _rtl_cand    the day's checked buy candidates
     and the inputs of the window in _rtl_cal (ledger days), _rtl_bars, _rtl_sig (COMBINED signals with
-    sector), _rtl_gate (the market gate).
+    sector and each day's rank order of buys, buy_order), _rtl_gate (the market gate).
 
     record_type of a row says which columns it fills:
       'day'      d, cash_open (yesterday's cash), cash (after fills and stops), market_value, equity, bull_gate
@@ -332,11 +333,14 @@ returns void
 language plpgsql
 as $fn$
 begin
+    -- only the positions whose count changes: an update writes a new row version that stays until commit
     update _rtl_pos as p
-    set bars_missing = case when b.symbol is null then p.bars_missing + 1 else 0 end
-    from _rtl_pos as held
-    left join _rtl_bars as b on b.d = p_day and b.symbol = held.symbol
-    where held.run_id = p.run_id and held.symbol = p.symbol;
+    set bars_missing = p.bars_missing + 1
+    where not exists (select 1 from _rtl_bars as b where b.d = p_day and b.symbol = p.symbol);
+
+    update _rtl_pos as p
+    set bars_missing = 0
+    where p.bars_missing > 0 and exists (select 1 from _rtl_bars as b where b.d = p_day and b.symbol = p.symbol);
 
     truncate _rtl_hit;
     insert into _rtl_hit
@@ -450,7 +454,15 @@ $fn$;
 -- strength (desc), symbol, and accepted under the sector-cap prefix rule, then the cash prefix rule
 -- (sector_exposure_block, cash_block). Every candidate gets an order row; those with qty > 0 replace the
 -- orders just filled.
-create or replace function udf.rt_ledger_propose_orders_v2(p_day date, p_day_no integer)
+--
+-- The buy checks of the runs in p_runs (null: every run) into _rtl_cand, in _rtl_sig's buy_order (the
+-- rank order: strength desc, symbol). A lean run (a sweep's) reads only the buy signals with buy_order <=
+-- p_lean_limit: it keeps only the orders it places, and the cash prefix rule places none after the first
+-- candidate that does not fit in cash (the sum it checks only grows), so when that candidate is among
+-- them, or they are all the day's buy signals, the rows it keeps are the same as from every signal.
+create or replace function udf.rt_ledger_check_buys_v2(
+    p_day date, p_day_no integer, p_runs integer[], p_lean_limit integer
+)
 returns void
 language plpgsql
 -- the temp tables change size every day and their CTEs are estimated at a row or two, so the planner would
@@ -459,13 +471,15 @@ language plpgsql
 set enable_nestloop = off
 as $fn$
 begin
-    truncate _rtl_orders;
+    insert into _rtl_cand
 
     with
 
     signals as (
 
-        select s.* from _rtl_sig as s where s.d = p_day
+        select s.*
+        from _rtl_sig as s
+        where s.d = p_day and s.direction = 'buy' and s.tradable
 
     ),
 
@@ -474,8 +488,10 @@ begin
 
         select
             r.*,
-            (select min(c.d) from _rtl_cal as c where c.day_no >= p_day_no - r.cooldown_days) as cool_from
+            (select min(c.d) from _rtl_cal as c where c.day_no >= p_day_no - r.cooldown_days) as cool_from,
+            case when r.lean then p_lean_limit end as order_limit
         from _rtl_runs as r
+        where p_runs is null or r.run_id = any(p_runs)
 
     ),
 
@@ -496,27 +512,16 @@ begin
 
     ),
 
-    sells as (
-
-        select
-            p.run_id, s.symbol, 'sell' as side, p.qty, null::bigint as size, s.close as price,
-            'exit' as reason, null::integer as rank, s.strength, s.atr, p.sector
-        from _rtl_pos as p
-        inner join runs on runs.run_id = p.run_id
-        inner join signals as s on s.symbol = p.symbol and s.signal_set = runs.signal_set
-        where s.direction = 'sell'
-
-    ),
-
     candidates as (
 
         select
             runs.run_id,
-            runs.gate,
+            runs.lean,
             runs.equity,
             runs.cash,
             runs.max_sector,
             s.symbol,
+            s.buy_order,
             s.strength,
             s.close,
             s.atr,
@@ -528,28 +533,26 @@ begin
                         floor(runs.equity * runs.daily_risk_cap / (runs.atr_stop_k * s.atr))
                     )::bigint
             end as size,
-            cooling.symbol is not null as in_cooldown,
-            case runs.universe_mode
-                when 'pit' then s.is_member_pit when 'current' then s.is_member_current else false
-            end as is_member
+            case
+                when not case runs.universe_mode
+                    when 'pit' then s.is_member_pit when 'current' then s.is_member_current else false
+                end then 'not_in_universe'
+                when not runs.gate then 'market_gate_block'
+                when cooling.symbol is not null then 'cooldown_block'
+            end as gate_block
         from signals as s
         inner join runs on runs.signal_set = s.signal_set
         left join held on held.run_id = runs.run_id and held.symbol = s.symbol
         left join cooling on cooling.run_id = runs.run_id and cooling.symbol = s.symbol
-        where s.direction = 'buy' and s.tradable and held.symbol is null
+        where held.symbol is null and (runs.order_limit is null or s.buy_order <= runs.order_limit)
 
     ),
 
-    checked as (
+    checked as materialized (
 
         select
             *,
-            case
-                when not is_member then 'not_in_universe'
-                when not gate then 'market_gate_block'
-                when in_cooldown then 'cooldown_block'
-                when size is null or size <= 0 then 'zero_size'
-            end as early_block
+            coalesce(gate_block, case when size is null or size <= 0 then 'zero_size' end) as early_block
         from candidates
 
     ),
@@ -558,7 +561,7 @@ begin
 
         select
             *,
-            (row_number() over (partition by run_id order by strength desc nulls last, symbol))::integer as rank
+            (row_number() over (partition by run_id order by buy_order))::integer as rank
         from checked
         where early_block is null
 
@@ -593,25 +596,79 @@ begin
         from sector_checked
         window by_rank as (partition by run_id order by rank)
 
+    )
+
+    select
+        run_id, symbol, case when sector_ok and cash_ok then size else 0 end, size, close,
+        case when not sector_ok then 'sector_exposure_block' when not cash_ok then 'cash_block' else 'entry' end,
+        rank, strength, atr, sector, cash_ok
+    from cash_checked
+
+    union all
+
+    -- a lean run keeps only the orders it places
+    select run_id, symbol, 0, size, close, early_block, null, strength, atr, sector, null
+    from checked
+    where early_block is not null and not lean;
+end;
+$fn$;
+
+
+create or replace function udf.rt_ledger_propose_orders_v2(p_day date, p_day_no integer)
+returns void
+language plpgsql
+set enable_nestloop = off
+as $fn$
+declare
+    -- how many of the day's buy signals a lean run checks first (a few more than the positions its cash
+    -- buys on most days), then four times as many for the runs these did not settle, ..., then all
+    v_limit integer := 16;
+    v_runs integer[];
+begin
+    truncate _rtl_orders;
+    truncate _rtl_cand;
+
+    loop
+        perform udf.rt_ledger_check_buys_v2(p_day, p_day_no, v_runs, v_limit);
+        exit when v_limit is null;
+        -- the lean runs whose cash outlasted the signals checked, when the day has more (a closed gate
+        -- blocks every buy)
+        select array_agg(r.run_id) into v_runs
+        from _rtl_runs as r
+        where
+            r.lean
+            and r.gate
+            and (v_runs is null or r.run_id = any(v_runs))
+            and not exists (select 1 from _rtl_cand as c where c.run_id = r.run_id and not c.cash_ok)
+            and exists (
+                select 1 from _rtl_sig as s
+                where
+                    s.d = p_day and s.signal_set = r.signal_set and s.direction = 'buy' and s.buy_order > v_limit
+            );
+        exit when v_runs is null;
+        delete from _rtl_cand where run_id = any(v_runs);
+        v_limit := case when v_limit < 256 then v_limit * 4 end;
+    end loop;
+
+    with
+
+    -- the held positions with their run's signal set first (a few hundred rows), then the day's sells
+    held_sets as materialized (
+
+        select p.run_id, p.symbol, p.qty, p.sector, r.signal_set
+        from _rtl_pos as p
+        inner join _rtl_runs as r on r.run_id = p.run_id
+
     ),
 
-    buys as (
+    sells as (
 
         select
-            run_id, symbol, 'buy' as side,
-            case when sector_ok and cash_ok then size else 0 end as qty,
-            size, close as price,
-            case
-                when not sector_ok then 'sector_exposure_block' when not cash_ok then 'cash_block' else 'entry'
-            end as reason,
-            rank, strength, atr, sector
-        from cash_checked
-
-        union all
-
-        select run_id, symbol, 'buy', 0, size, close, early_block, null, strength, atr, sector
-        from checked
-        where early_block is not null
+            h.run_id, s.symbol, 'sell' as side, h.qty, null::bigint as size, s.close as price,
+            'exit' as reason, null::integer as rank, s.strength, s.atr, h.sector
+        from held_sets as h
+        inner join _rtl_sig as s on s.d = p_day and s.signal_set = h.signal_set and s.symbol = h.symbol
+        where s.direction = 'sell'
 
     ),
 
@@ -619,7 +676,7 @@ begin
 
         select run_id, symbol, side, qty, size, price, reason, rank, strength, atr, sector from sells
         union all
-        select run_id, symbol, side, qty, size, price, reason, rank, strength, atr, sector from buys
+        select run_id, symbol, 'buy', qty, size, price, reason, rank, strength, atr, sector from _rtl_cand
 
     ),
 
@@ -633,8 +690,8 @@ begin
             o.run_id, p_day, 'order', o.symbol, o.side, o.qty, o.size, o.price, o.reason, 'COMBINED', o.rank,
             o.strength, o.atr, o.sector
         from proposed as o
-        inner join runs on runs.run_id = o.run_id
-        where o.qty > 0 or not runs.lean
+        inner join _rtl_runs as r on r.run_id = o.run_id
+        where o.qty > 0 or not r.lean
         returning run_id, symbol, side, qty, rank, atr, sector
 
     )
@@ -647,11 +704,11 @@ end;
 $fn$;
 
 
--- Housekeeping before each day, no rule: positions and run state are updated several times a day, and
--- inside the one transaction of a run nothing can vacuum their dead row versions, so after a few years
--- every probe of _rtl_pos walks thousands of them (the sample's ledger: 186 s instead of 30 on
--- PostgreSQL 15). Rewriting the few live rows keeps both tables as small as their content; a truncate of
--- a table created in the same transaction is done in place.
+-- Housekeeping every few days (the driver says how often), no rule: positions and run state are updated
+-- several times a day, and inside the one transaction of a run nothing can vacuum their dead row versions,
+-- so after a few years every probe of _rtl_pos walks thousands of them (the sample's ledger: 186 s
+-- instead of 30 on PostgreSQL 15). Rewriting the few live rows keeps both tables as small as their
+-- content; a truncate of a table created in the same transaction is done in place.
 create or replace function udf.rt_ledger_compact_v2()
 returns void
 language plpgsql
@@ -709,10 +766,17 @@ declare
     v_day date;
     v_day_no integer;
     v_last_day date;
+    v_signal_set text;
+    -- how often the state tables are compacted (rt_ledger_compact_v2): a compaction makes every step plan
+    -- its statements afresh (about 1 ms each), a day without one leaves the day's dead row versions of the
+    -- runs and positions for every later probe to walk. Measured on the sample: one run (6 years) 35 s
+    -- compacting daily, 17 s every 25 days; 100 runs (1 year) 32 s daily, 45 s every 10 days.
+    v_compact_every integer;
+    v_days integer := 0;
 begin
     drop table if exists
         _rtl_runs, _rtl_out, _rtl_pos, _rtl_orders, _rtl_stops, _rtl_cal, _rtl_bars, _rtl_sym, _rtl_sig,
-        _rtl_gate, _rtl_sells, _rtl_buys, _rtl_hit, _rtl_member, _rtl_pos_live, _rtl_runs_live;
+        _rtl_gate, _rtl_sells, _rtl_buys, _rtl_hit, _rtl_cand, _rtl_member, _rtl_pos_live, _rtl_runs_live;
 
     create temp table _rtl_runs on commit drop as
     select
@@ -733,6 +797,7 @@ begin
     );
     update _rtl_runs set signal_set = coalesce(signal_set, 0), lean = coalesce(lean, false);
     alter table _rtl_runs add primary key (run_id);
+    v_compact_every := greatest(1, 25 / (select count(*) from _rtl_runs)::integer);
 
     create temp table _rtl_out (run_id integer, like udf.rt_ledger_row_v2) on commit drop;
     create index on _rtl_out (d, record_type);
@@ -761,6 +826,10 @@ begin
     ) on commit drop;
     create temp table _rtl_hit (
         run_id integer, symbol text, qty bigint, ref_px numeric, price numeric, kind text, seq integer
+    ) on commit drop;
+    create temp table _rtl_cand (
+        run_id integer, symbol text, qty bigint, size bigint, price numeric, reason text, rank integer,
+        strength double precision, atr numeric, sector text, cash_ok boolean
     ) on commit drop;
 
     -- Yesterday's state (one run: the nightly ledger): the last processed day's cash, open positions,
@@ -838,7 +907,8 @@ begin
     analyze _rtl_member;
 
     -- with, for a buy, whether its symbol is an index member that day in each universe mode: looked up
-    -- once here, not per run and day
+    -- once here, not per run and day; and the rank order of the day's buys of each signal set (buy_order)
+    v_signal_set := case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end;
     execute format(
         'create temp table _rtl_sig on commit drop as'
         ' select %s as signal_set, s.d, s.symbol, s.direction, s.strength::double precision as strength,'
@@ -848,11 +918,12 @@ begin
         ' as is_member_pit,'
         ' s.direction = %L and exists (select 1 from _rtl_member as m where m.universe_mode = %L'
         ' and m.symbol = s.symbol and m.added_d <= s.d and (m.removed_d is null or s.d < m.removed_d))'
-        ' as is_member_current'
+        ' as is_member_current,'
+        ' (row_number() over (partition by %s, s.d, s.direction'
+        ' order by s.strength::double precision desc nulls last, s.symbol))::integer as buy_order'
         ' from %s as s left join _rtl_sym as y on y.symbol = s.symbol'
         ' where s.strategy = %L and s.direction in (%L, %L) and s.d >= $1 and s.d <= $2',
-        case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end,
-        'buy', 'pit', 'buy', 'current', p_signals, 'COMBINED', 'buy', 'sell'
+        v_signal_set, 'buy', 'pit', 'buy', 'current', v_signal_set, p_signals, 'COMBINED', 'buy', 'sell'
     ) using v_from, v_to;
     create index on _rtl_sig (d, signal_set);
     analyze _rtl_sig;
@@ -872,7 +943,10 @@ begin
     for v_day, v_day_no in
         select c.d, c.day_no from _rtl_cal as c where c.d >= v_from and c.d <= v_to order by c.d
     loop
-        perform udf.rt_ledger_compact_v2();
+        v_days := v_days + 1;
+        if (v_days - 1) % v_compact_every = 0 then
+            perform udf.rt_ledger_compact_v2();
+        end if;
         update _rtl_runs set cash_open = cash, seq = 0;
         perform udf.rt_ledger_fill_orders_v2(v_day);
         perform udf.rt_ledger_stops_v2(v_day);
