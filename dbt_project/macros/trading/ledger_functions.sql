@@ -503,12 +503,13 @@ begin
 
     ),
 
+    -- the stops of the last days only (through the index on d), not the whole stop history
     cooling as materialized (
 
         select distinct e.run_id, e.symbol
         from _rtl_stops as e
         inner join runs on runs.run_id = e.run_id
-        where e.d >= runs.cool_from
+        where e.d >= runs.cool_from and e.d >= (select min(r.cool_from) from runs as r)
 
     ),
 
@@ -812,7 +813,7 @@ begin
         published boolean
     ) on commit drop;
     create temp table _rtl_stops (run_id integer, d date, symbol text) on commit drop;
-    create index on _rtl_stops (run_id, symbol, d);
+    create index on _rtl_stops (d);
     create temp table _rtl_cal (d date primary key, day_no integer) on commit drop;
     -- scratch tables of the steps, emptied by each step: created once, because a temp table created and
     -- dropped per day would hold a lock per day until the end of the transaction
