@@ -179,30 +179,6 @@ round_trips as (
 
 ),
 
-last_days as (
-
-    select
-        {{ _rt_by(by) }}max(d) as last_d
-
-    from ledger
-    where record_type = 'day'
-    {{ 'group by ' ~ by | join(', ') if by }}
-
-),
-
-last_marks as (
-
-    select
-        {{ _rt_by(by, 'ledger.') }}ledger.symbol,
-        ledger.close as last_close
-
-    from ledger
-    inner join last_days
-        on ledger.d = last_days.last_d{{ _rt_same_run('ledger', 'last_days', by) }}
-    where ledger.record_type = 'position'
-
-),
-
 final as (
 
     select
@@ -213,17 +189,33 @@ final as (
         round_trips.qty,
         round_trips.exit_d,
         round_trips.exit_side,
-        coalesce(round_trips.exit_price, last_marks.last_close) as exit_price,
+        coalesce(round_trips.exit_price, marks.last_close) as exit_price,
         round_trips.exit_d is null as is_open,
-        round_trips.qty * (coalesce(round_trips.exit_price, last_marks.last_close) - round_trips.entry_price)
+        round_trips.qty * (coalesce(round_trips.exit_price, marks.last_close) - round_trips.entry_price)
         - round_trips.entry_commission - coalesce(round_trips.exit_commission, 0) as pnl,
         round_trips.entry_commission + coalesce(round_trips.exit_commission, 0) as commission,
-        (coalesce(round_trips.exit_price, last_marks.last_close) / round_trips.entry_price - 1)::float8
+        (coalesce(round_trips.exit_price, marks.last_close) / round_trips.entry_price - 1)::float8
             as trade_return
 
     from round_trips
-    left join last_marks
-        on round_trips.symbol = last_marks.symbol{{ _rt_same_run('round_trips', 'last_marks', by) }}
+    -- an open trade's last close: its position on the run's last day, looked up for open trades only
+    -- (a few per run) through the ledger's index
+    left join lateral (
+        select positions.close as last_close
+        from ledger as positions
+        where
+            round_trips.exit_d is null
+            and positions.record_type = 'position'
+            and positions.symbol = round_trips.symbol
+            {{- _rt_same_run('positions', 'round_trips', by) }}
+            and positions.d = (
+                select max(days.d)
+                from ledger as days
+                where days.record_type = 'day'{{ _rt_same_run('days', 'round_trips', by) }}
+            )
+        -- a probe per trade: unflattened, the planner merged every trade with the whole ledger's index
+        offset 0
+    ) as marks on true
 
 )
 
