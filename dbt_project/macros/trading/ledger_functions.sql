@@ -446,15 +446,6 @@ end;
 $fn$;
 
 
--- Step 4: orders for tomorrow from today's COMBINED signal. Every held symbol whose signal is sell gets
--- a sell of the whole position (also when the gate is closed). Buy candidates (buy signal, not held,
--- tradable) are checked in order: not an index member today (not_in_universe; the run's universe_mode
--- says which membership), gate closed (market_gate_block), stopped today or on the previous
--- cooldown_days ledger days (cooldown_block), no positive size (zero_size); the rest are ranked by
--- strength (desc), symbol, and accepted under the sector-cap prefix rule, then the cash prefix rule
--- (sector_exposure_block, cash_block). Every candidate gets an order row; those with qty > 0 replace the
--- orders just filled.
---
 -- The buy checks of the runs in p_runs (null: every run) into _rtl_cand, in _rtl_sig's buy_order (the
 -- rank order: strength desc, symbol). A lean run (a sweep's) reads only the buy signals with buy_order <=
 -- p_lean_limit: it keeps only the orders it places, and the cash prefix rule places none after the first
@@ -615,6 +606,16 @@ end;
 $fn$;
 
 
+-- Step 4: orders for tomorrow from today's COMBINED signal. Every held symbol whose signal is sell gets
+-- a sell of the whole position (also when the gate is closed). Buy candidates (buy signal, not held,
+-- tradable) are checked in order: not an index member today (not_in_universe; the run's universe_mode
+-- says which membership), gate closed (market_gate_block), stopped today or on the previous
+-- cooldown_days ledger days (cooldown_block), no positive size (zero_size); the rest are ranked by
+-- strength (desc), symbol, and accepted under the sector-cap prefix rule, then the cash prefix rule
+-- (sector_exposure_block, cash_block). Every candidate gets an order row; those with qty > 0 replace the
+-- orders just filled.
+-- The buy checks are made by rt_ledger_check_buys_v2 (above); this step loops its tiers for the lean
+-- runs, then writes the sells and the checked candidates.
 create or replace function udf.rt_ledger_propose_orders_v2(p_day date, p_day_no integer)
 returns void
 language plpgsql
@@ -768,6 +769,9 @@ declare
     v_day_no integer;
     v_last_day date;
     v_signal_set text;
+    v_is_member text;
+    v_pit_used boolean;
+    v_current_used boolean;
     -- how often the state tables are compacted (rt_ledger_compact_v2): a compaction makes every step plan
     -- its statements afresh (about 1 ms each), a day without one leaves the day's dead row versions of the
     -- runs and positions for every later probe to walk. Measured on the sample: one run (6 years) 35 s
@@ -908,23 +912,28 @@ begin
     analyze _rtl_member;
 
     -- with, for a buy, whether its symbol is an index member that day in each universe mode: looked up
-    -- once here, not per run and day; and the rank order of the day's buys of each signal set (buy_order)
+    -- once here, not per run and day, and only for the modes some run trades (the others are never read);
+    -- and the rank order of the day's buys of each signal set (buy_order)
     v_signal_set := case when udf.rt_has_column_v2(p_signals, 'signal_set') then 's.signal_set' else '0' end;
+    select
+        coalesce(bool_or(r.universe_mode = 'pit'), false), coalesce(bool_or(r.universe_mode = 'current'), false)
+    into v_pit_used, v_current_used
+    from _rtl_runs as r;
+    v_is_member := 's.direction = %L and exists (select 1 from _rtl_member as m where m.universe_mode = %L'
+        ' and m.symbol = s.symbol and m.added_d <= s.d and (m.removed_d is null or s.d < m.removed_d))';
     execute format(
         'create temp table _rtl_sig on commit drop as'
         ' select %s as signal_set, s.d, s.symbol, s.direction, s.strength::double precision as strength,'
         ' s.close::numeric as close, s.atr_14::numeric as atr, y.sector, coalesce(y.tradable, false) as tradable,'
-        ' s.direction = %L and exists (select 1 from _rtl_member as m where m.universe_mode = %L'
-        ' and m.symbol = s.symbol and m.added_d <= s.d and (m.removed_d is null or s.d < m.removed_d))'
-        ' as is_member_pit,'
-        ' s.direction = %L and exists (select 1 from _rtl_member as m where m.universe_mode = %L'
-        ' and m.symbol = s.symbol and m.added_d <= s.d and (m.removed_d is null or s.d < m.removed_d))'
-        ' as is_member_current,'
+        ' %s as is_member_pit, %s as is_member_current,'
         ' (row_number() over (partition by %s, s.d, s.direction'
         ' order by s.strength::double precision desc nulls last, s.symbol))::integer as buy_order'
         ' from %s as s left join _rtl_sym as y on y.symbol = s.symbol'
         ' where s.strategy = %L and s.direction in (%L, %L) and s.d >= $1 and s.d <= $2',
-        v_signal_set, 'buy', 'pit', 'buy', 'current', v_signal_set, p_signals, 'COMBINED', 'buy', 'sell'
+        v_signal_set,
+        case when v_pit_used then format(v_is_member, 'buy', 'pit') else 'false' end,
+        case when v_current_used then format(v_is_member, 'buy', 'current') else 'false' end,
+        v_signal_set, p_signals, 'COMBINED', 'buy', 'sell'
     ) using v_from, v_to;
     create index on _rtl_sig (d, signal_set);
     analyze _rtl_sig;
