@@ -1,7 +1,7 @@
 {{ config(materialized='view') }}
 
 -- The COMBINED signals of every signal set of the sweep being built, decided inside the sweep's pass
--- (the ledger function reads this view once, when it starts) by the nightly rules
+-- (each shard's call of the ledger function reads this view once, when it starts) by the nightly rules
 -- (macros/analytics/signal_rules.sql) with each set's settings, over (signal set, symbol) series: the
 -- sweep window's indicator rows of every equity plus, per symbol, the rows just before the window that
 -- the confirmation and crossover counts look back on. Same columns as signals_daily's COMBINED rows, plus
