@@ -13,16 +13,7 @@
 
 {% macro sweep_ledger_shard(shard) %}
 {%- set n_shards = sweep_ledger_shards() %}
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sweep_id'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook='analyze {{ this }}',
-        indexes=[{'columns': ['sweep_id', 'block', 'run_id', 'record_type', 'd']}],
-    )
-}}
+{{ sweep_stored_config(['sweep_id', 'block', 'run_id', 'record_type', 'd']) }}
 -- The ledgers of the sweep being built: every run advanced together through the days by the one ledger
 -- function of the nightly ledger and the backtest (set-based over run and symbol), in one call per block:
 -- block 0 is the whole window (what `make backtest` of that run gives), and with FOLDS=k blocks 1..k+1

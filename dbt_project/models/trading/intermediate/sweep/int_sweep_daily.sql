@@ -1,13 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sweep_id'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook='analyze {{ this }}',
-        indexes=[{'columns': ['sweep_id', 'block', 'run_id', 'd'], 'unique': true}],
-    )
-}}
+{{ sweep_stored_config(['sweep_id', 'block', 'run_id', 'd'], unique=true) }}
 
 -- Each run's equity curve per block of the sweep being built, next to the benchmark bought and held from
 -- the block's first day, by the backtest's rules (macros/trading/ledger_reports.sql, per run).

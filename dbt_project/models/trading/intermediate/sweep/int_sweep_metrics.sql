@@ -1,13 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sweep_id'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook='analyze {{ this }}',
-        indexes=[{'columns': ['sweep_id', 'block', 'run_id', 'portfolio'], 'unique': true}],
-    )
-}}
+{{ sweep_stored_config(['sweep_id', 'block', 'run_id', 'portfolio'], unique=true) }}
 
 -- The backtest report of each run per block of the sweep being built (the strategy and the benchmark
 -- bought and held), by backtest_summary's rules (macros/trading/ledger_reports.sql, per run).

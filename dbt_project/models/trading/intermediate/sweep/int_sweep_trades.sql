@@ -1,13 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sweep_id'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook='analyze {{ this }}',
-        indexes=[{'columns': ['sweep_id', 'block', 'run_id']}],
-    )
-}}
+{{ sweep_stored_config(['sweep_id', 'block', 'run_id']) }}
 
 -- Each run's round trips per block of the sweep being built, by the backtest's rules
 -- (macros/trading/ledger_reports.sql, per run).
