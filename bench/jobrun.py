@@ -289,12 +289,14 @@ def _dbt_results(target: Path, since: dt.datetime, top: int) -> DbtRun:
 
 
 def _full_parses(log_dir: Path) -> int:
-    """How many dbt commands of the run had to parse the project from scratch."""
+    """How many dbt commands of the run had to parse the project from scratch: dbt says "Unable to do partial
+    parsing because ..." once for each, whatever the reason (no saved state, changed vars, a changed macro
+    override); only some of the reasons also say "Starting full parse"."""
     try:
         text = (log_dir / "dbt.log").read_text(errors="replace")
     except OSError:
         return 0
-    return text.count("Starting full parse")
+    return text.count("Unable to do partial parsing")
 
 
 def _load() -> float | None:
