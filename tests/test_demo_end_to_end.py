@@ -439,3 +439,52 @@ def test_walk_forward_picks_in_sample_and_reports_the_next_block(sweep):
     assert (folds[0][6], folds[0][7]) == (total_return, sharpe)
     chained = (1 + float(folds[0][6])) * (1 + float(folds[1][6])) - 1
     assert float(folds[1][8]) == pytest.approx(chained, rel=1e-12)
+
+
+def test_dropping_a_sweep_deletes_its_rows_and_no_other(sweep):
+    """`jobs.sweep --drop N`: every stored row of sweep N goes (requests, ledger shards, daily rows, trades,
+    metrics), the other sweep's rows and summary stay as they were, and an unknown sweep deletes nothing."""
+    url, out, sweep_id, _ = sweep
+    env = _env(url, out)
+    _run(["rapidtrader.jobs.sweep", "--param", "RT_RSI_BUY=30,35", "--start", SWEEP_START, "--end", SWEEP_END], env)
+    (dropped,) = _rows(url, "select max(sweep_id) from marts.sweep_runs")[0]
+    assert int(dropped) == sweep_id + 1
+    tables = [
+        r[0]
+        for r in _rows(
+            url,
+            "select c.table_schema || '.' || c.table_name from information_schema.columns as c"
+            " inner join information_schema.tables as t using (table_schema, table_name)"
+            " where c.column_name = 'sweep_id' and t.table_type = 'BASE TABLE'"
+            " and c.table_schema in ('intermediate', 'ops')",
+        )
+    ]
+    assert {"ops.sweep_requests", "intermediate.int_sweep_ledger_shard_0", "intermediate.int_sweep_daily"} <= set(
+        tables
+    )
+
+    def counts(which: int) -> dict[str, int]:
+        return {t: int(_rows(url, f"select count(*) from {t} where sweep_id = %s", (which,))[0][0]) for t in tables}  # noqa: S608
+
+    kept_before = counts(sweep_id)
+    summary = "select * from marts.sweep_summary where sweep_id = %s order by run_id, portfolio"
+    summary_before = _rows(url, summary, (sweep_id,))
+    assert all(n > 0 for n in counts(int(dropped)).values())
+
+    printed = _run(["rapidtrader.jobs.sweep", "--drop", dropped], env).stdout
+    assert f"Dropped sweep {dropped}" in printed
+    assert all(n == 0 for n in counts(int(dropped)).values())
+    assert counts(sweep_id) == kept_before
+    assert _rows(url, summary, (sweep_id,)) == summary_before
+
+    again = subprocess.run(
+        [sys.executable, "-m", "rapidtrader.jobs.sweep", "--drop", dropped, str(sweep_id)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 1
+    assert f"no sweep {dropped} in ops.sweep_requests: nothing deleted" in again.stderr
+    assert counts(sweep_id) == kept_before

@@ -4,6 +4,7 @@
         --param RT_RSI_BUY=25,30,35 --param RT_ATR_STOP_K=2,3 [--folds 3]
     python -m rapidtrader.jobs.sweep --grid grid.csv --start 2014-01-02 --end 2018-02-07
     make sweep GRID=grid.csv START=2014-01-02 END=2018-02-07 [FOLDS=3]
+    python -m rapidtrader.jobs.sweep --drop 3 4      # delete the stored rows of sweeps 3 and 4
 
 A grid is a CSV whose header names settings (RT_RSI_BUY, ...; rapidtrader.ledger_runs.SWEEP_SETTINGS
 lists the ones a sweep may vary) and whose rows are runs; --param NAME=v1,v2 ... makes the Cartesian
@@ -17,7 +18,8 @@ advances through the days together in the ledger function the nightly ledger and
 each run equals `make backtest` with its settings. It prints the ten best runs by Sharpe and the
 walk-forward table, and writes the sweep's HTML page into RT_REPORT_DIR. The nightly paper ledger and
 earlier sweeps are never touched; results stay queryable in the marts sweep_runs, sweep_daily,
-sweep_orders, sweep_fills, sweep_trades, sweep_summary and sweep_walkforward.
+sweep_orders, sweep_fills, sweep_trades, sweep_summary and sweep_walkforward. Each sweep keeps its rows
+(a 100-run sweep over five years about 265 MB) until `--drop` deletes them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from psycopg2 import sql
 
 from rapidtrader import run_lock
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
@@ -244,6 +248,43 @@ def run(url: DbUrl, grid: Grid, start: str, end: str | None, folds: int = 0) -> 
     return sweep_id
 
 
+# where a sweep's rows are stored: every table of these schemas with a sweep_id column (the requests in ops,
+# the ledger shards, daily rows, trades and metrics in intermediate; the marts are views over them)
+SWEEP_SCHEMAS = ("intermediate", "ops")
+
+
+def drop_sweeps(url: DbUrl, sweep_ids: Sequence[int]) -> dict[str, int]:
+    """Delete every stored row of these sweeps in one transaction, under the warehouse lock: the rows deleted
+    per table. SweepError, with nothing deleted, when one of them was never stored. Later sweeps reuse the
+    space once autovacuum (or `scripts/db_maintenance.py --vacuum`) has run."""
+    ids = sorted(set(sweep_ids))
+    with run_lock.hold(url, "sweep --drop"):
+        conn = connect(url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("select distinct sweep_id from ops.sweep_requests where sweep_id = any(%s)", (ids,))
+                missing = sorted(set(ids) - {row[0] for row in cur.fetchall()})
+                if missing:
+                    raise SweepError(f"no sweep {', '.join(map(str, missing))} in ops.sweep_requests: nothing deleted")
+                cur.execute(
+                    "select c.table_schema, c.table_name from information_schema.columns as c"
+                    " inner join information_schema.tables as t using (table_schema, table_name)"
+                    " where c.column_name = 'sweep_id' and t.table_type = 'BASE TABLE' and c.table_schema = any(%s)"
+                    " order by c.table_schema <> 'ops', c.table_schema, c.table_name",
+                    (list(SWEEP_SCHEMAS),),
+                )
+                deleted = {}
+                for schema, table in cur.fetchall():
+                    cur.execute(
+                        sql.SQL("delete from {} where sweep_id = any(%s)").format(sql.Identifier(schema, table)),
+                        (ids,),
+                    )
+                    deleted[f"{schema}.{table}"] = cur.rowcount
+            return deleted
+        finally:
+            conn.close()
+
+
 def report(url: DbUrl, sweep_id: int, grid: Grid) -> str:
     """What `make sweep` prints, and the path of the HTML page it writes."""
     from rapidtrader.report.sweep_page import write_sweep_page
@@ -267,10 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--grid", type=Path, help="CSV: header of setting names, one run per row")
     source.add_argument("--param", action="append", help="NAME=v1,v2,... (repeat: the Cartesian product)")
-    parser.add_argument("--start", required=True, type=_date, help="first day (YYYY-MM-DD)")
+    source.add_argument("--drop", type=int, nargs="+", metavar="SWEEP_ID", help="delete these sweeps' stored rows")
+    parser.add_argument("--start", type=_date, help="first day (YYYY-MM-DD; required for a sweep)")
     parser.add_argument("--end", type=_date, help="last day (YYYY-MM-DD; default the newest bars)")
     parser.add_argument("--folds", type=int, default=0, help="walk-forward folds k (k+1 blocks); 0 = none")
     args = parser.parse_args(argv)
+    if args.drop:
+        return _drop(args.drop)
+    if not args.start:
+        parser.error("--start is required")
     if args.end and args.end < args.start:
         parser.error("--end is before --start")
     if args.folds < 0:
@@ -284,6 +330,17 @@ def main(argv: list[str] | None = None) -> int:
     except (SweepError, DatabaseError) as exc:
         print(f"error: sweep failed: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _drop(sweep_ids: list[int]) -> int:
+    try:
+        deleted = drop_sweeps(resolve_db_url(), sweep_ids)
+    except (SweepError, DatabaseError) as exc:
+        print(f"error: sweep --drop failed: {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{table} {n:,}" for table, n in deleted.items())
+    print(f"Dropped sweep {', '.join(map(str, sorted(set(sweep_ids))))}: rows deleted: {rows}")
     return 0
 
 
