@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from rapidtrader import PROJECT_ROOT
@@ -121,15 +122,23 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-def run_dbt(args: list[str], url: DbUrl, *, capture: bool = False, check: bool = False) -> subprocess.CompletedProcess:
-    """`dbt <args>` in the project root; output streams to the terminal unless `capture`.
+def run_dbt(
+    args: list[str],
+    url: DbUrl,
+    *,
+    capture: bool = False,
+    check: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """`dbt <args>` in the project root, with `env` added to its environment; output streams to the terminal
+    unless `capture`.
 
     dbt dies with the job: it runs in its own process group, which the job stops (SIGINT, then SIGKILL)
     when the job itself is interrupted or terminated, and on Linux it also gets a parent-death signal, so a
     SIGKILL of the job kills dbt too. Call it from the thread that lives as long as the job (the death
     signal follows the thread that started the child).
     """
-    return _run_child([dbt_executable(), *with_vars(args)], url, capture=capture, check=check)
+    return _run_child([dbt_executable(), *with_vars(args)], url, capture=capture, check=check, env=env)
 
 
 def run_dbt_session(
@@ -142,13 +151,13 @@ def run_dbt_session(
 
 
 def _run_child(
-    cmd: list[str], url: DbUrl, *, capture: bool = False, check: bool = False
+    cmd: list[str], url: DbUrl, *, capture: bool = False, check: bool = False, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     pipe = subprocess.PIPE if capture else None
     with subprocess.Popen(
         cmd,
         cwd=PROJECT_ROOT,
-        env=dbt_env(url),
+        env={**dbt_env(url), **(env or {})},
         text=True,
         stdout=pipe,
         stderr=pipe,

@@ -16,6 +16,7 @@ from pathlib import Path
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.db import resolve_db_url
 from rapidtrader.dbt_runner import dbt_env
+from rapidtrader.jobs.backtest import window_env
 from rapidtrader.settings import dbt_vars, get_settings
 
 
@@ -23,8 +24,8 @@ def vars_config() -> Path:
     """A sqlfluff config file whose dbt templater context is every setting's var."""
     path = get_settings().state_dir / "sqlfluff-vars.cfg"
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a backtest window and a sweep id, so the models enabled only for those are linted too
-    variables = {**dbt_vars(), "rt_backtest_start": "2000-01-01", "rt_sweep_id": 1}
+    # a sweep id, so the models enabled only for a sweep are linted too (main() gives a backtest window)
+    variables = {**dbt_vars(), "rt_sweep_id": 1}
     lines = ["[sqlfluff:templater:dbt:context]"]
     lines += [f"{k} = {json.dumps(v) if isinstance(v, dict) else v}" for k, v in sorted(variables.items())]
     path.write_text("\n".join(lines) + "\n")
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("lint", "fix"):
         action = args.pop(0)
     paths = args or ["dbt_project/models"]
-    env = dbt_env(resolve_db_url())
+    # a backtest window, so the models enabled only for a backtest are linted too
+    env = {**dbt_env(resolve_db_url()), **window_env("2000-01-01", None)}
     sqlfluff = str(Path(sys.executable).parent / "sqlfluff")
     cmd = [sqlfluff, action, *paths, "--processes", "2", "--config", str(vars_config())]
     if action == "fix":

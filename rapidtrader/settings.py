@@ -163,8 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_MAX_PARTICIPATION", "float", 0.025, "a buy fills at most this share of the day's volume (0: no cap)", "ledger", low=0, high=1, dbt=True),
     _s("RT_DELIST_SESSIONS", "int", 5, "a held symbol without a clean bar this many sessions in a row is sold (0: never)", "ledger", low=0, high=1000, dbt=True),
     _s("RT_BENCHMARK_SYMBOL", "ticker", "SPY", "buy-and-hold comparison of the backtest", "ledger", dbt=True),
-    _s("RT_BACKTEST_START", "date", None, "first day of a backtest (set by `make backtest`)", "ledger", dbt=True),
-    _s("RT_BACKTEST_END", "date", None, "last day of a backtest (set by `make backtest`)", "ledger", dbt=True),
+    # dbt reads the backtest window from the environment, not as vars (macros/trading/backtest_window.sql):
+    # a changed var makes dbt parse the whole project again, a changed environment variable only its readers
+    _s("RT_BACKTEST_START", "date", None, "first day of a backtest (set by `make backtest`)", "ledger"),
+    _s("RT_BACKTEST_END", "date", None, "last day of a backtest (set by `make backtest`)", "ledger"),
     # data-quality tiers (percent of the checked points; warn = runbook warning, error = critical)
     _s("RT_DQ_SESSION", "date", None, "session the data-quality tests check (set by validate_data.py --date)", "data quality", dbt=True, shown_default="(the latest session)"),
     _s("RT_TEST_FULL_HISTORY", "bool", 0, "batch-scoped tests check every row, not only what the last build wrote (`make test-dq-full`)", "data quality", dbt=True),

@@ -20,6 +20,7 @@ import pytest
 
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.dbt_runner import run_dbt
+from rapidtrader.jobs.backtest import window_env
 
 DOMAINS = ["market_data", "analytics", "trading"]
 # seeds are reference data (the calendar, the market ETFs): readable like market_data's marts, by any layer
@@ -39,8 +40,8 @@ def manifest(tmp_path_factory, pg_server) -> dict:
     os.environ["DBT_TARGET_PATH"] = str(target)
     try:
         # with a backtest window and a sweep id, so the models enabled only for those are checked too
-        variables = json.dumps({"rt_backtest_start": "2000-01-01", "rt_sweep_id": 1})
-        result = run_dbt(["parse", "--vars", variables], pg_server, capture=True)
+        variables = json.dumps({"rt_sweep_id": 1})
+        result = run_dbt(["parse", "--vars", variables], pg_server, capture=True, env=window_env("2000-01-01", None))
     finally:
         if env_before is None:
             os.environ.pop("DBT_TARGET_PATH")

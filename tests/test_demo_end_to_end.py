@@ -128,6 +128,8 @@ def test_every_mart_equals_the_stored_digest(demo):
         timeout=1800,
     )
     assert backtest.returncode == 0, backtest.stdout[-3000:] + backtest.stderr[-2000:]
+    # the window reaches dbt in the environment, not as vars: the backtest reuses the nightly build's parse
+    assert "Unable to do partial parsing" not in backtest.stdout, backtest.stdout[:2000]
     assert compare(json.loads(DIGEST.read_text()), url) == []
 
 

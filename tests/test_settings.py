@@ -103,10 +103,10 @@ def test_settings_that_contradict_each_other_are_refused():
 
 
 def test_dbt_gets_every_setting_and_a_callers_vars_win():
-    args = with_vars(["build", "--select", "x", "--vars", '{"rt_backtest_start": "2014-01-02"}'])
+    args = with_vars(["build", "--select", "x", "--vars", '{"rt_start_capital": "5000"}'])
     assert args[:3] == ["build", "--select", "x"] and args.count("--vars") == 1
     given = json.loads(args[-1])
-    assert given["rt_backtest_start"] == "2014-01-02"
+    assert given["rt_start_capital"] == "5000"
     assert given["rt_pct_per_trade"] == 0.05 and given["rt_enable_atr_stop"] == 1
     assert with_vars(["clean"]) == ["clean"]
 

@@ -4,7 +4,8 @@
     make backtest START=2013-02-08 END=2018-02-07
 
 It builds the dbt models tagged `backtest` (backtest_ledger -> backtest_daily, backtest_trades,
-backtest_summary) with rt_backtest_start/rt_backtest_end set, i.e. the same plpgsql step as the nightly
+backtest_summary) with RT_BACKTEST_START/RT_BACKTEST_END set in dbt's environment (not as vars: a changed var
+would make dbt parse the whole project again), i.e. the same plpgsql step as the nightly
 ledger, started from RT_START_CAPITAL on the first day with bars on or after START, then prints
 backtest_summary: the strategy next to RT_BENCHMARK_SYMBOL (SPY) bought and held. The nightly paper
 ledger (ledger and its marts) is not touched. The inputs (bars_daily, signals_daily, market_state)
@@ -60,13 +61,18 @@ def _date(text: str) -> str:
     return dt.date.fromisoformat(text).isoformat()
 
 
-def dbt_args(start: str, end: str | None, capital: float | None, with_inputs: bool) -> list[str]:
-    """`dbt build` arguments of a backtest; the vars are the ones the models read."""
-    variables: dict[str, str] = {"rt_backtest_start": start, "rt_backtest_end": end or ""}
-    if capital is not None:
-        variables["rt_start_capital"] = str(capital)
+def dbt_args(capital: float | None, with_inputs: bool) -> list[str]:
+    """`dbt build` arguments of a backtest: a var only for a capital other than RT_START_CAPITAL."""
     selector = "+tag:backtest" if with_inputs else "tag:backtest"
-    return ["build", "--select", selector, "--vars", json.dumps(variables)]
+    args = ["build", "--select", selector]
+    if capital is not None:
+        args += ["--vars", json.dumps({"rt_start_capital": str(capital)})]
+    return args
+
+
+def window_env(start: str, end: str | None) -> dict[str, str]:
+    """The backtest window as the backtest models read it (macros/trading/backtest_window.sql)."""
+    return {"RT_BACKTEST_START": start, "RT_BACKTEST_END": end or ""}
 
 
 def fetch_summary(url: DbUrl) -> list[dict]:
@@ -125,11 +131,11 @@ def check_inputs(url: DbUrl) -> None:
 
 def run(url: DbUrl, start: str, end: str | None, capital: float | None = None, with_inputs: bool = False) -> str:
     """Build the backtest models and return the printed report."""
-    args = dbt_args(start, end, capital, with_inputs)
+    args = dbt_args(capital, with_inputs)
     with run_lock.hold(url, "backtest"):
         if not with_inputs:
             check_inputs(url)
-        result = run_dbt(args, url)
+        result = run_dbt(args, url, env=window_env(start, end))
     if result.returncode != 0:
         raise BacktestFailed(
             f"`dbt {' '.join(args)}` exited {result.returncode}: see the dbt output above "

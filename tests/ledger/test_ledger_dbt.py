@@ -6,20 +6,19 @@ it held back expire unfilled the next night instead of trading."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from rapidtrader.db import connect
 from rapidtrader.dbt_runner import run_dbt
+from rapidtrader.jobs import backtest
 from tests.conftest import query
 from tests.ledger.conftest import random_world, until
 
 pytestmark = pytest.mark.e2e
 
 
-def _dbt(url, *args: str, ok: bool = True):
-    result = run_dbt(list(args), url, capture=True)
+def _dbt(url, *args: str, ok: bool = True, env: dict[str, str] | None = None):
+    result = run_dbt(list(args), url, capture=True, env=env)
     if ok:
         assert result.returncode == 0, result.stdout[-4000:]
     return result
@@ -46,7 +45,7 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
     assert query(url, "select count(*) from marts.fills where status = 'filled'")[0][0] > 5
 
     # The backtest over the same stretch is the same ledger, row for row.
-    _dbt(url, "run", "--select", "backtest_ledger", "--vars", json.dumps({"rt_backtest_start": days[0]}))
+    _dbt(url, "run", "--select", "backtest_ledger", env=backtest.window_env(str(days[0]), None))
     diff = query(
         url,
         "select count(*) from ((select * from marts.ledger except all "

@@ -1,18 +1,20 @@
 {{
     config(
         materialized='table',
+        enabled=rt_backtest_enabled(),
         indexes=[{'columns': ['record_type', 'd']}],
     )
 }}
 
 -- The backtest ledger: the same function as ledger, from RT_START_CAPITAL over
--- [rt_backtest_start, rt_backtest_end], rebuilt from scratch. Enabled only when rt_backtest_start is set
--- (`make backtest`), so the nightly build never pays for it and never touches the paper ledger.
+-- [RT_BACKTEST_START, RT_BACKTEST_END] (macros/trading/backtest_window.sql), rebuilt from scratch. Enabled
+-- only when RT_BACKTEST_START is set (`make backtest`), so the nightly build never pays for it and never
+-- touches the paper ledger.
 with
 
 ledger as (
 
-    {{ ledger_advance(none, var('rt_backtest_start'), var('rt_backtest_end'), true) }}
+    {{ ledger_advance(none, rt_backtest_start(), rt_backtest_end(), true) }}
 
 ),
 
