@@ -8,6 +8,11 @@ The downloader is the seam between this package and the network: any callable
 `(tickers, start, end) -> {ticker: DataFrame | Exception}` works, `end` inclusive. A ticker missing from
 the answer, or mapped to an empty frame, got no data; an Exception value is that ticker's failure reason.
 yfinance's YFRateLimitError (raised, or as a value) makes the source back off and ask again.
+
+yfinance keeps process-wide state that is not safe to create from several threads at once: its on-disk
+time-zone cache (yfinance.cache) is opened lazily, without a lock, by the first `history` call. Four workers
+making that first call together can get sqlite's "database is locked" for one ticker. The downloader opens
+it on the calling thread before it fans out.
 """
 
 from __future__ import annotations
@@ -66,6 +71,23 @@ class YahooDownloader:
         self.threads = threads
         self.timeout_s = timeout_s
 
+    @staticmethod
+    def _open_shared_state() -> None:
+        """Open yfinance's time-zone cache here, on one thread, before the workers start.
+
+        yfinance 1.7 creates the cache on first use, unlocked (cache._TzCache.initialise): each thread opens
+        its own sqlite connection to a new file and sets `journal_mode=wal` on it, and sqlite refuses the
+        second of two concurrent switches with "database is locked" rather than waiting. That ticker's
+        `history` then raises before any request is made. Once the file exists in WAL mode, workers opening
+        their own connections do not contend. The cookie and crumb need no warming: yfinance fetches them
+        under its own lock (data.YfData._cookie_lock)."""
+        from yfinance import cache
+
+        try:
+            cache.get_tz_cache().lookup("SPY")  # any key: the first lookup creates the cache
+        except Exception as exc:  # noqa: BLE001 - not fatal: a worker that hits it reports it for its ticker
+            log.warning("could not open yfinance's time-zone cache before fetching: %s: %s", type(exc).__name__, exc)
+
     def _one(self, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame | BaseException:
         import yfinance as yf
 
@@ -92,6 +114,7 @@ class YahooDownloader:
         with warnings.catch_warnings():
             # yfinance 1.7 trips pandas 3 deprecation warnings on every call; they are not ours to fix.
             warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+            self._open_shared_state()
             with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(tickers)))) as pool:
                 futures = {t: pool.submit(self._one, t, start, end) for t in tickers}
                 return {t: f.result() for t, f in futures.items()}

@@ -9,16 +9,21 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
+import peewee
 import pyarrow as pa
 import pytest
 import requests
 import yfinance as yf
 from requests.adapters import BaseAdapter
+from yfinance import cache as yf_cache
 from yfinance.data import YfData
 
 from ingestion.common import MARKET_SYMBOLS, FetchReport, IngestionError, LoadWindow, run_pipeline
@@ -235,6 +240,62 @@ def test_session_dates_from_raw_open_timestamps() -> None:
     index = pd.to_datetime(stamps, unit="s", utc=True)
     assert list(session_dates(index)) == ny_dates(stamps)
     assert {t.hour for t in index} == {13, 14}  # both DST offsets are in the recording
+
+
+# ---------------------------------------------------------------------------------------------------------
+# yfinance's process-wide state under the downloader's threads
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def cold_tz_cache(tmp_path: Path) -> Iterator[None]:
+    """yfinance's time-zone cache as a fresh process has it: not created yet, in an empty folder. Restored
+    afterwards, so later tests keep the module's cache."""
+    manager, db_manager, proxy = yf_cache._TzCacheManager, yf_cache._TzDBManager, yf_cache.tz_db_proxy
+    saved = (manager._tz_cache, db_manager._db, db_manager._cache_dir, proxy.obj)
+    manager._tz_cache, db_manager._db, db_manager._cache_dir = None, None, str(tmp_path)
+    yield
+    if db_manager._db is not None:
+        db_manager._db.close()
+    manager._tz_cache, db_manager._db, db_manager._cache_dir = saved[:3]
+    if saved[3] is not None:
+        proxy.initialize(saved[3])
+
+
+def test_first_yfinance_call_from_worker_threads_loses_no_ticker(
+    cold_tz_cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI's e2e job makes the process's first yfinance call through the downloader's threads. yfinance 1.7
+    creates its time-zone cache on first use without a lock (cache._TzCache.initialise); sqlite answers two
+    threads creating it at once with "database is locked", and that ticker's `history` raised: one recorded
+    symbol's bars went missing (301 bars of 553). Here the overlap is forced, not left to timing: the first
+    creation is held open long enough for every worker to arrive, and one that starts meanwhile fails as
+    sqlite failed it. The downloader must create the cache before it fans out."""
+    real_initialise = yf_cache._TzCache.initialise
+    guard = threading.Lock()
+    inside: list[int] = []
+    overlapped: list[int] = []
+
+    def initialise_as_sqlite_would(self: yf_cache._TzCache) -> None:
+        with guard:
+            inside.append(threading.get_ident())
+            first = len(inside) == 1
+        try:
+            if not first:
+                overlapped.append(threading.get_ident())
+                raise peewee.OperationalError("database is locked")
+            time.sleep(0.3)  # the workers start within milliseconds: all of them arrive in this window
+            real_initialise(self)
+        finally:
+            with guard:
+                inside.remove(threading.get_ident())
+
+    monkeypatch.setattr(yf_cache._TzCache, "initialise", initialise_as_sqlite_would)
+    session, _ = recorded_session(RECORDED)
+    answers = YahooDownloader(session=session, threads=4)(list(RECORDED), WIDE.start, WIDE.end)
+    assert {t: type(a).__name__ for t, a in answers.items()} == dict.fromkeys(RECORDED, "DataFrame")
+    assert {t: len(a) for t, a in answers.items()} == {t: len(result(p)["timestamp"]) for t, p in RECORDED.items()}
+    assert overlapped == []
 
 
 # ---------------------------------------------------------------------------------------------------------
