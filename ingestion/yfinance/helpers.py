@@ -63,7 +63,8 @@ class YahooDownloader:
 
     Per ticker rather than `yf.download`, because `yf.download` swallows each ticker's exception (rate
     limits included) into an empty column; here a rate limit reaches the source, which backs off, and any
-    other error becomes that ticker's failure reason. `session` is passed to yfinance (tests give it one
+    other error becomes that ticker's failure reason (yfinance is asked to raise rather than log and return an
+    empty frame). `session` is passed to yfinance (tests give it one
     that answers from recorded payloads)."""
 
     def __init__(self, *, session: Any = None, threads: int = 4, timeout_s: float = 20.0) -> None:
@@ -106,6 +107,10 @@ class YahooDownloader:
                 repair=False,
                 keepna=False,
                 timeout=self.timeout_s,
+                # Without it yfinance logs the error and returns an empty frame (history.py, hide_exceptions):
+                # a dropped connection would read as "no data". Deprecated in 1.7 for a process-wide switch
+                # (yf.config.debug.hide_exceptions) that would change yfinance for every caller; pinned 1.7.0.
+                raise_errors=True,
             )
         except Exception as exc:  # noqa: BLE001 - every error is this ticker's failure reason
             return exc
@@ -114,6 +119,7 @@ class YahooDownloader:
         with warnings.catch_warnings():
             # yfinance 1.7 trips pandas 3 deprecation warnings on every call; they are not ours to fix.
             warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+            warnings.filterwarnings("ignore", message=r"'raise_errors' deprecated", category=DeprecationWarning)
             self._open_shared_state()
             with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(tickers)))) as pool:
                 futures = {t: pool.submit(self._one, t, start, end) for t in tickers}

@@ -377,6 +377,40 @@ def test_empty_frame_fails_that_symbol_with_a_clear_reason() -> None:
     assert "MSFT" not in report.loaded_symbols
 
 
+class BrokenChart(RecordedYahoo):
+    """Recorded Yahoo whose price request for some symbols dies on the wire (the time-zone probe still
+    answers), as a reset connection or a timeout would."""
+
+    def __init__(self, charts: dict[str, dict], broken: set[str]) -> None:
+        super().__init__(charts)
+        self.broken = broken
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = urlsplit(request.url)
+        if unquote(url.path.rsplit("/", 1)[-1]) in self.broken and "period1" in parse_qs(url.query):
+            raise requests.exceptions.ConnectionError("Connection reset by peer")
+        return super().send(request, **kwargs)
+
+
+def test_an_error_yfinance_would_hide_reaches_the_report() -> None:
+    """yfinance's `history` logs an error and returns an empty frame unless asked to raise; read as an empty
+    answer, a dropped connection read as "delisted, wrong ticker or Yahoo unreachable" with nothing to tell
+    them apart. The downloader asks yfinance to raise, so the report carries the cause."""
+    session = requests.Session()
+    session.mount("https://", BrokenChart(RECORDED, broken={"NVDA"}))
+    report = FetchReport("yfinance")
+    source = yfinance_source(
+        ["AAPL", "NVDA"],
+        windows_fn(WIDE),
+        report,
+        downloader=YahooDownloader(session=session),
+        clock=lambda: AFTER_ALL,
+    )
+    assert set(collect(source, "bars").column("symbol").to_pylist()) == {"AAPL"}
+    assert report.failures["NVDA"] == f"{NO_DATA} (ConnectionError: Connection reset by peer)"
+    assert "NVDA" not in report.loaded_symbols
+
+
 def test_nothing_for_any_symbol_is_fatal() -> None:
     downloader = ScriptedDownloader(charts={})
     with pytest.raises(IngestionError, match="Yahoo returned nothing for any symbol"):
