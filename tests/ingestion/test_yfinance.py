@@ -495,6 +495,8 @@ def test_pipeline_into_postgres_is_idempotent(ingest_db: str) -> None:
             clock=lambda: AFTER_ALL,
         )
         rows = run_pipeline(source, credentials=ingest_db, dataset_name="raw_yfinance", pipeline_name="rt_test_yf")
+        # A recorded symbol that failed says why here, instead of only as missing bars below.
+        assert {s: report.failures[s] for s in RECORDED if s in report.failures} == {}
         assert rows.get("bars") == expected_bars
         counts.append(
             (count_rows(ingest_db, "raw_yfinance.bars"), count_rows(ingest_db, "raw_yfinance.corporate_actions"))
