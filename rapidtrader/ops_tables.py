@@ -27,6 +27,10 @@ OPS_DDL = [
         unique (sweep_id, run_no)
     )
     """,
+    # Sweep and run ids are never issued twice, even after `jobs.sweep --drop` removed the newest sweep's
+    # rows (a max + 1 would give its id again, and the new sweep's page would overwrite the old one's)
+    "create sequence if not exists ops.sweep_ids",
+    "create sequence if not exists ops.sweep_run_ids",
     """
     create table if not exists ops.job_log (
         id bigserial primary key,

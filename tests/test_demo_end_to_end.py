@@ -469,6 +469,7 @@ def test_dropping_a_sweep_deletes_its_rows_and_no_other(sweep):
         return {t: int(_rows(url, f"select count(*) from {t} where sweep_id = %s", (which,))[0][0]) for t in tables}  # noqa: S608
 
     kept_before = counts(sweep_id)
+    (dropped_last_run,) = _rows(url, "select max(run_id) from ops.sweep_requests where sweep_id = %s", (dropped,))[0]
     summary = "select * from marts.sweep_summary where sweep_id = %s order by run_id, portfolio"
     summary_before = _rows(url, summary, (sweep_id,))
     assert all(n > 0 for n in counts(int(dropped)).values())
@@ -490,3 +491,13 @@ def test_dropping_a_sweep_deletes_its_rows_and_no_other(sweep):
     assert again.returncode == 1
     assert f"no sweep {dropped} in ops.sweep_requests: nothing deleted" in again.stderr
     assert counts(sweep_id) == kept_before
+
+    # the next sweep gets ids never issued before, although the dropped sweep was the newest
+    from rapidtrader.jobs import sweep as sweep_job
+
+    grid = sweep_job.product_grid(["RT_RSI_BUY=30"])
+    next_id, next_runs = sweep_job.write_requests(url, grid, sweep_job.check_grid(grid, env), SWEEP_START, SWEEP_END, 0)
+    try:
+        assert next_id > int(dropped) and min(next_runs) > int(dropped_last_run)
+    finally:
+        sweep_job.drop_sweeps(url, [next_id])

@@ -144,8 +144,17 @@ def write_requests(
     try:
         with conn, conn.cursor() as cur:
             cur.execute("lock table ops.sweep_requests in exclusive mode")
-            cur.execute("select coalesce(max(sweep_id), 0) + 1, coalesce(max(run_id), 0) from ops.sweep_requests")
+            # the sequences, or past the stored ids where those are ahead (sweeps stored before the sequences)
+            cur.execute(
+                "select greatest(nextval('ops.sweep_ids'), coalesce(max(sweep_id), 0) + 1),"
+                " greatest(nextval('ops.sweep_run_ids') - 1, coalesce(max(run_id), 0))"
+                " from ops.sweep_requests"
+            )
             sweep_id, last_run = cur.fetchone()
+            cur.execute(
+                "select setval('ops.sweep_ids', %s), setval('ops.sweep_run_ids', %s)",
+                (sweep_id, last_run + max(len(runs), 1)),
+            )
             run_ids = []
             for run_no, run_vars in enumerate(runs, start=1):
                 run_id = last_run + run_no
