@@ -112,8 +112,6 @@ OPS_DDL = [
         symbols text[] not null
     )
     """,
-    # dbt's verdicts per node, copied from run_results.json by the step that ran dbt (rapidtrader.dbt_results):
-    # the file is overwritten by every dbt command and shared by every database the project folder builds.
     """
     create table if not exists ops.seed_checksums (
         seed text primary key,
@@ -121,6 +119,19 @@ OPS_DDL = [
         loaded_at timestamptz not null default now()
     )
     """,
+    # What the last successful nightly build read and left (rapidtrader.build_inputs): a night that finds
+    # the same skips its build. One row; every dbt build, run, seed or snapshot deletes it as it starts.
+    """
+    create table if not exists ops.nightly_build_inputs (
+        run_id text not null,
+        code_and_settings text not null,
+        raw text not null,
+        warehouse text not null,
+        recorded_at timestamptz not null default now()
+    )
+    """,
+    # dbt's verdicts per node, copied from run_results.json by the step that ran dbt (rapidtrader.dbt_results):
+    # the file is overwritten by every dbt command and shared by every database the project folder builds.
     """
     create table if not exists ops.dbt_results (
         id bigserial primary key,

@@ -12,8 +12,8 @@ def breakdown(url: DbUrl, run_id: str, slowest: int = 10) -> str:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "select job_name, status, extract(epoch from coalesce(finished_at, now()) - started_at) "
-                "from ops.job_log where run_id = %s order by started_at, id",
+                "select job_name, status, extract(epoch from coalesce(finished_at, now()) - started_at), "
+                "details ->> 'skipped' from ops.job_log where run_id = %s order by started_at, id",
                 (run_id,),
             )
             steps = cur.fetchall()
@@ -26,7 +26,10 @@ def breakdown(url: DbUrl, run_id: str, slowest: int = 10) -> str:
     finally:
         conn.close()
     lines = [f"Where the time went (run {run_id}):"]
-    lines += [f"  {name:<20} {seconds:7.1f} s  {status}" for name, status, seconds in steps]
+    lines += [
+        f"  {name:<20} {seconds:7.1f} s  {status}" + (f" (skipped: {skipped})" if skipped else "")
+        for name, status, seconds, skipped in steps
+    ]
     if nodes:
         lines.append("  slowest dbt nodes:")
         lines += [f"    {seconds:6.1f} s  {kind} {name}" for kind, name, seconds in nodes]

@@ -139,6 +139,18 @@ def run(
     return 0
 
 
+def freshness(url: DbUrl, run_id: str, source: str) -> None:
+    """Only `dbt source freshness`, recorded as the source_freshness step: a night with nothing to build
+    still says how old its data is."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "session.json"
+        result = run_dbt_session([freshness_args(source)], url, report)
+        commands = json.loads(report.read_text()) if report.exists() else []
+    _record_freshness(url, run_id, source, commands, result.returncode)
+    if not any(c["args"][0] == "source" for c in commands):
+        raise DbtFailed(f"`dbt source freshness` did not run (exit {result.returncode}); see {dbt_log(url)}")
+
+
 def dbt_log(url: DbUrl) -> Path:
     """dbt's own log of its commands (DBT_LOG_PATH as dbt_runner sets it)."""
     return Path(dbt_env(url)["DBT_LOG_PATH"]) / "dbt.log"

@@ -7,6 +7,10 @@ Every step is a job_log row under one run id. The run stops at the first failed 
 an ingestion whose coverage is below 95% still builds (the loaded symbols are good) but exits 1. One run
 at a time per warehouse: a second run waits RT_LOCK_WAIT_S for the first, then exits 1 naming it. When the
 database cannot be reached the failure still goes to logs/error.log and the alert webhook.
+
+A night that finds nothing changed since the last successful nightly build (the same dbt project, settings
+and raw data, the warehouse as that build left it: rapidtrader.build_inputs) runs only the freshness check
+and the report; `--always-build` builds anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import sys
 
 from ingestion.common import IngestionError
+from rapidtrader import build_inputs
 from rapidtrader.db import DatabaseError, DbUrl, resolve_db_url
 from rapidtrader.jobs import dbt_build, eod_ingest
 from rapidtrader.jobs.breakdown import breakdown
@@ -34,7 +39,31 @@ Done. The warehouse is in {where}.
 """
 
 
-def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_report: bool = False) -> int:
+def build(url: DbUrl, run_id: str, source: str, *, always: bool = False) -> None:
+    """The night's `dbt build` (with source freshness), or only the freshness check when the last
+    successful nightly build read the same code, settings and raw data and the warehouse is as it left it
+    (rapidtrader.build_inputs): that build's result is what this one would write."""
+    inputs = build_inputs.BuildInputs.now(url, dbt_build.NIGHTLY_ARGS)
+    built_by = None if always else build_inputs.last_build(url, inputs)
+    if built_by is None:
+        dbt_build.run(url, run_id, dbt_build.NIGHTLY_ARGS, freshness_of=source)
+        build_inputs.remember(url, run_id, inputs)
+        return
+    with job_step(url, "dbt_build", run_id) as step:
+        step.details.update({"skipped": "nothing changed since the last build", "built_by_run": built_by})
+        print(f"dbt build skipped: code, settings, raw data and warehouse are as run {built_by}'s build left them")
+        dbt_build.freshness(url, run_id, source)
+
+
+def run(
+    url: DbUrl,
+    *,
+    source: str,
+    run_id: str,
+    days: int | None = None,
+    skip_report: bool = False,
+    always_build: bool = False,
+) -> int:
     exit_code = 0
     with job_step(url, "eod_run", run_id) as whole:
         whole.details["source"] = source
@@ -42,7 +71,7 @@ def run(url: DbUrl, *, source: str, run_id: str, days: int | None = None, skip_r
         if code == 2:
             raise IngestionError("ingestion failed")
         exit_code = max(exit_code, code)
-        dbt_build.run(url, run_id, dbt_build.NIGHTLY_ARGS, freshness_of=source)
+        build(url, run_id, source, always=always_build)
         if not skip_report:
             from rapidtrader.jobs import eod_report
 
@@ -66,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", help="override RT_DATA_SOURCE (sample, fmp, yfinance)")
     parser.add_argument("--days", type=int, help="re-load the last N days for every symbol")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument(
+        "--always-build",
+        action="store_true",
+        help="run dbt build even when nothing changed since the last nightly build",
+    )
     args = parser.parse_args(argv)
     s = get_settings()
     source = "sample" if args.demo else (args.source or s.data_source)
@@ -78,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: EOD run {run_id} did not start: {redact(str(exc))}", file=sys.stderr)
         return 1
     try:
-        code = run(url, source=source, run_id=run_id, days=args.days, skip_report=args.skip_report)
+        code = run(
+            url,
+            source=source,
+            run_id=run_id,
+            days=args.days,
+            skip_report=args.skip_report,
+            always_build=args.always_build,
+        )
     except RunLocked as exc:
         print(f"error: EOD run {run_id} did not start: {exc}", file=sys.stderr)
         return 1
