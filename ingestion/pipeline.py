@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ingestion.common import (
     FetchReport,
     IngestionError,
+    ensure_raw_indexes,
     exchange_today,
     last_completed_session,
     last_loaded_dates,
@@ -137,13 +138,17 @@ def ingest(
     if source == "sample":
         from ingestion.sample import sample_source
 
-        # Tables whose re-read rows raw already holds are left out of the load (see ingestion/sample).
+        # Tables whose re-read rows raw already holds are left out of the load (see ingestion/sample). Rows
+        # an older version stored with a symbol no index can hold are moved to rejects first (run_pipeline
+        # does it after a load): when any moved, raw has just changed, so every table is written as before
+        # and dlt records the load the nightly's build follows.
+        moved = ensure_raw_indexes(credentials, dataset)
         src = sample_source(
             folder=cfg.sample_dir,
             windows_fn=windows_fn,
             report=report,
             symbols=symbols,
-            raw_credentials=credentials,
+            raw_credentials=None if moved else credentials,
             dataset_name=dataset,
         )
     elif source == "fmp":
