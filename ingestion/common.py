@@ -439,10 +439,6 @@ def _comparable(kind: str, value: object, nan_is_null: bool) -> object:
 def _rows_of(rows: pa.Table | pd.DataFrame, columns: list[Column]) -> Counter:
     """The rows as a multiset of canonical tuples of `columns`."""
     names = [c.name for c in columns]
-    present = rows.columns if isinstance(rows, pd.DataFrame) else rows.column_names
-    missing = [n for n in names if n not in present]
-    if missing:
-        raise ValueError(f"rows to compare lack the contract columns {missing}")
     if isinstance(rows, pd.DataFrame):
         values = [rows[n].tolist() for n in names]
         nan_is_null = True
@@ -480,6 +476,10 @@ def holds_already(
         raise ValueError("holds_already: a scope that reads dlt's staging table cannot be compared before a load")
     relation = f"{schema}.{table.name}"
     columns = [c for c in table.columns if c.name not in LOAD_STAMPS]
+    present = rows.columns if isinstance(rows, pd.DataFrame) else rows.column_names
+    missing = [c.name for c in columns if c.name not in present]
+    if missing:
+        raise ValueError(f"holds_already: the rows for {table.name} lack the contract columns {missing}")
     cur.execute(
         "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
         (schema, table.name),

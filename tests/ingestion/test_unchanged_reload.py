@@ -313,3 +313,9 @@ def test_a_missing_table_never_holds_rows_and_an_empty_one_holds_none(db):
     assert not holds_already(url, "raw_t", MEMBERSHIP_INTERVALS, empty, WHOLE_TABLE)  # the load must create it
     create(db, MEMBERSHIP_INTERVALS, [])
     assert holds_already(url, "raw_t", MEMBERSHIP_INTERVALS, empty, WHOLE_TABLE)
+
+
+def test_rows_without_a_contract_column_are_a_mistake_not_a_difference(db):
+    create(db, CORPORATE_ACTIONS, ACTIONS)
+    with pytest.raises(ValueError, match=r"lack the contract columns \['source_ref'\]"):
+        holds_already(db.with_password().url, "raw_t", CORPORATE_ACTIONS, actions_frame().drop(columns="source_ref"))
