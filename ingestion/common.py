@@ -26,8 +26,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -39,6 +41,7 @@ from ingestion.contract import (
     MEMBERSHIP_INTERVALS,
     REJECTS,
     TICKER_CHANGES,
+    Column,
     RawTable,
 )
 from ingestion.door import (
@@ -133,6 +136,8 @@ class FetchReport:
     reject_examples: list[str] = field(default_factory=list)
     # what the run could not load besides per-symbol data (a table a vendor did not give), one line each
     notes: list[str] = field(default_factory=list)
+    # tables this run re-read and found equal to what raw holds in their scope, so left unwritten
+    unchanged: list[str] = field(default_factory=list)
 
     def fail(self, symbol: str, error: str) -> None:
         self.failures[symbol] = error
@@ -376,6 +381,154 @@ def rejects_resource(collected: list[pd.DataFrame], scope: str, producers_done: 
         yield reject_table(collected)
 
     return replaces(rejects, REJECTS, scope)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rows raw already holds (a re-read that finds nothing new writes nothing)
+# ---------------------------------------------------------------------------------------------------------
+
+# The scope of a table replaced whole.
+WHOLE_TABLE = "1 = 1"
+# Columns a load stamps itself: two loads of the same rows differ only there. (dlt's own `_dlt_*` columns
+# are not in the contract, so they are never compared either.)
+LOAD_STAMPS = ("loaded_at",)
+
+
+class _NotComparable(Exception):
+    """A value that cannot be proven equal to anything (NaN): the rows count as different."""
+
+
+def _comparable(kind: str, value: object, nan_is_null: bool) -> object:
+    """`value` of a contract column of `kind` in one canonical form, whatever produced it (Postgres through
+    psycopg2, Arrow, pandas, numpy): a double as its exact bits (so -0.0 differs from 0.0), a bigint as int,
+    a date as datetime.date, a timestamp as microseconds since the epoch in UTC, text as str. pandas' NaN is
+    its missing value (from_pandas stores it as null); anywhere else a NaN is not comparable."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        if nan_is_null:
+            return None
+        raise _NotComparable
+    if kind == "double":
+        number = float(value)  # Decimal, int, numpy scalars
+        if np.isnan(number):
+            raise _NotComparable
+        return number.hex()
+    if kind == "bigint":
+        if isinstance(value, bool | np.bool_):
+            return ("bool", bool(value))
+        number = float(value) if isinstance(value, float | np.floating | Decimal) else None
+        if number is not None and not number.is_integer():
+            return ("fraction", number.hex())  # equal to no integer a bigint column holds
+        return int(value)
+    if kind == "date":
+        if isinstance(value, np.datetime64):
+            value = pd.Timestamp(value)
+        if isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        if isinstance(value, dt.datetime):  # also pd.Timestamp
+            return value.date() if value.time() == dt.time(0) and value.tzinfo is None else ("datetime", value)
+        return value
+    if kind == "timestamp":
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        return stamp.value // 1000
+    return str(value)
+
+
+def _rows_of(rows: pa.Table | pd.DataFrame, columns: list[Column]) -> Counter:
+    """The rows as a multiset of canonical tuples of `columns`."""
+    names = [c.name for c in columns]
+    if isinstance(rows, pd.DataFrame):
+        values = [rows[n].tolist() for n in names]
+        nan_is_null = True
+    else:
+        values = [rows.column(n).to_pylist() for n in names]
+        nan_is_null = False
+    kinds = [c.kind for c in columns]
+    return Counter(
+        tuple(_comparable(kind, v, nan_is_null) for kind, v in zip(kinds, row, strict=True))
+        for row in zip(*values, strict=True)
+    )
+
+
+def holds_already(
+    db, schema: str, table: RawTable, rows: pa.Table | pd.DataFrame, scope_sql: str = WHOLE_TABLE
+) -> bool:
+    """Whether <schema>.<table> holds exactly `rows` in `scope_sql` (the rows a load of `rows` would
+    replace: a `destination_scope`, or WHOLE_TABLE): the same multiset of rows (order aside, repeats
+    counted) in every contract column but the load stamps (LOAD_STAMPS). A table that does not exist, or
+    lacks a contract column, does not hold them (the load has to create it, even for no rows); a NaN
+    anywhere counts as a difference. `db` is credentials or an open psycopg2 cursor. Reads only the rows in
+    scope: their count first, and the rows themselves only when it matches. Doubles compare exactly
+    (PostgreSQL 12+ prints them in the shortest form that reads back to the same bits)."""
+    if isinstance(db, str):
+        import psycopg2
+
+        conn = psycopg2.connect(db)
+        try:
+            with conn.cursor() as cur:
+                return holds_already(cur, schema, table, rows, scope_sql)
+        finally:
+            conn.close()
+    cur = db
+    if "{staging_table}" in scope_sql:
+        raise ValueError("holds_already: a scope that reads dlt's staging table cannot be compared before a load")
+    relation = f"{schema}.{table.name}"
+    columns = [c for c in table.columns if c.name not in LOAD_STAMPS]
+    present = rows.columns if isinstance(rows, pd.DataFrame) else rows.column_names
+    missing = [c.name for c in columns if c.name not in present]
+    if missing:
+        raise ValueError(f"holds_already: the rows for {table.name} lack the contract columns {missing}")
+    cur.execute(
+        "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+        (schema, table.name),
+    )
+    stored_columns = {r[0] for r in cur.fetchall()}
+    if not stored_columns or any(c.name not in stored_columns for c in columns):
+        return False
+    # dlt formats a scope before running it ({table}, doubled braces in literals): so do we.
+    scope = scope_sql.format(table=relation)
+    cur.execute(f"select count(*) from {relation} where ({scope})")  # noqa: S608
+    if cur.fetchone()[0] != len(rows):
+        return False
+    try:
+        wanted = _rows_of(rows, columns)
+        cur.execute(f"select {', '.join(c.name for c in columns)} from {relation} where ({scope})")  # noqa: S608
+        kinds = [c.kind for c in columns]
+        stored = Counter(
+            tuple(_comparable(kind, v, nan_is_null=False) for kind, v in zip(kinds, row, strict=True))
+            for row in cur.fetchall()
+        )
+    except _NotComparable:
+        return False
+    return stored == wanted
+
+
+def drop_unchanged(
+    candidates: list[tuple[object, RawTable, pa.Table, str]],
+    credentials: str,
+    schema: str,
+    report: FetchReport,
+) -> list:
+    """The resources of `candidates` (resource, table, the rows it writes, the scope it replaces) whose rows
+    differ from what <schema> holds in their scope; the others are left out (named in report.unchanged), so
+    a re-read that finds nothing new writes nothing: no new loaded_at, no rewritten tuple, no dlt load.
+    A resource with any difference is kept whole and replaces its whole scope, as always."""
+    import psycopg2
+
+    changed = []
+    conn = psycopg2.connect(credentials)
+    try:
+        with conn.cursor() as cur:
+            for resource, table, rows, scope in candidates:
+                if holds_already(cur, schema, table, rows, scope):
+                    report.unchanged.append(table.name)
+                else:
+                    changed.append(resource)
+    finally:
+        conn.close()
+    return changed
 
 
 # ---------------------------------------------------------------------------------------------------------

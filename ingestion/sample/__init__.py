@@ -11,6 +11,11 @@ ingestion/sample/membership.py).
 The files are read and checked when the source is built, before dlt starts: a file that cannot be read
 stops the run with one line, and rows the door refuses go to `rejects` (every run re-checks every file, so
 the rejects of the files read replace the ones stored before).
+
+Because every row is in hand before dlt starts, a table whose rows equal what raw already holds in the
+scope they would replace is left out of the load (given the raw database's credentials): a night that finds
+nothing new writes nothing, and no dlt load happens. A table with any difference is written whole, as
+always. (The vendor sources cannot do this: their rows arrive from the network inside dlt's extraction.)
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from pathlib import Path
 import dlt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ingestion.common import (
+    WHOLE_TABLE,
     FetchReport,
     IngestionError,
     LoadWindow,
+    drop_unchanged,
     exchange_today,
     in_scope,
     now_utc,
@@ -41,6 +49,7 @@ from ingestion.contract import (
     CORPORATE_ACTIONS,
     MEMBERSHIP_EVENTS,
     MEMBERSHIP_INTERVALS,
+    REJECTS,
     TICKER_CHANGES,
     RawTable,
 )
@@ -59,6 +68,7 @@ from ingestion.door import (
     check_ticker_changes,
     constituent_table,
     contract_table,
+    reject_table,
 )
 from ingestion.sample.helpers import (
     action_files,
@@ -155,14 +165,14 @@ def read_membership(
     return Membership(events, intervals, changes, refs)
 
 
-def _replaced_whole(table: RawTable, frames: list[pd.DataFrame]):
-    """A resource that replaces `table` with these rows (an empty list empties it: a removed user file
-    must not keep steering membership)."""
+def _replaced_whole(table: RawTable, rows: pa.Table):
+    """A resource that replaces `table` with these rows (no rows empty it: a removed user file must not
+    keep steering membership)."""
 
-    def rows():
-        yield contract_table(table, frames)
+    def replacement():
+        yield rows
 
-    return dlt.resource(rows, name=table.name, write_disposition="replace", columns=table.dlt_columns())
+    return dlt.resource(replacement, name=table.name, write_disposition="replace", columns=table.dlt_columns())
 
 
 @dlt.source(name="sample")
@@ -173,10 +183,14 @@ def sample_source(
     symbols: list[str] | None = None,
     include_bars: bool = True,
     pitindex: Pitindex | None = None,
+    raw_credentials: str | None = None,
+    dataset_name: str = "raw_sample",
 ):
     """Bars, corporate actions, the constituent list, the index membership tables and the refused rows from
     the files in `folder` (and the pitindex package). `include_bars=False` reads only the constituent list
-    (scripts/seed_sp500.py). `pitindex` stands in for the package's data in tests."""
+    (scripts/seed_sp500.py). `pitindex` stands in for the package's data in tests. With `raw_credentials`,
+    the tables whose rows `dataset_name` already holds are left out (named in report.unchanged); the
+    source may then have no resources at all."""
     folder = Path(folder)
     if not folder.is_dir():
         raise IngestionError(f"sample folder {folder} does not exist; set RT_SAMPLE_DIR to your bar files")
@@ -252,26 +266,39 @@ def sample_source(
     if wanted_set is not None:
         action_scope = f"({action_scope}) and {in_scope('symbol', wanted_set)}"
     every_file = [f"file:{p.name}" for p in [*files, *read_actions, *constituent_paths]]
-    resources = [
-        replaces(dlt.resource(bars, name="bars"), BARS, window_scope(windows)),
-        replaces(dlt.resource(corporate_actions, name="corporate_actions"), CORPORATE_ACTIONS, action_scope),
+    bar_scope = window_scope(windows)
+    # (resource, the table it writes, its rows, the raw rows they replace), in the order dlt extracts them
+    candidates = [
+        (replaces(dlt.resource(bars, name="bars"), BARS, bar_scope), BARS, bar_rows, bar_scope),
+        (
+            replaces(dlt.resource(corporate_actions, name="corporate_actions"), CORPORATE_ACTIONS, action_scope),
+            CORPORATE_ACTIONS,
+            action_rows,
+            action_scope,
+        ),
     ]
     if listing is not None:
+        constituent_rows = constituent_table(listing)
 
         @dlt.resource(name="constituents", write_disposition="replace", columns=CONSTITUENTS.dlt_columns())
         def constituents():
-            yield constituent_table(listing)
+            yield constituent_rows
 
-        resources.append(constituents)
+        candidates.append((constituents, CONSTITUENTS, constituent_rows, WHOLE_TABLE))
     reject_scope = in_scope("source_ref", every_file)
     if membership is not None:
-        resources += [
-            _replaced_whole(MEMBERSHIP_EVENTS, membership.events),
-            _replaced_whole(MEMBERSHIP_INTERVALS, membership.intervals),
-            _replaced_whole(TICKER_CHANGES, membership.changes),
-        ]
+        for table, frames in (
+            (MEMBERSHIP_EVENTS, membership.events),
+            (MEMBERSHIP_INTERVALS, membership.intervals),
+            (TICKER_CHANGES, membership.changes),
+        ):
+            rows = contract_table(table, frames)
+            candidates.append((_replaced_whole(table, rows), table, rows, WHOLE_TABLE))
         # Whatever pitindex version is installed now, its rejects replace those of any earlier version.
         # (Parenthesised: dlt joins the scope to its own conditions with AND.)
         reject_scope = f"({in_scope('source_ref', every_file + membership.refs)} or source_ref like '{PITINDEX}:%')"
-    resources.append(rejects_resource(rejected, reject_scope))
-    return resources
+    # Every file has been read: `rejected` is complete, and the rejects resource writes these same rows.
+    candidates.append((rejects_resource(rejected, reject_scope), REJECTS, reject_table(rejected), reject_scope))
+    if raw_credentials is None:
+        return [resource for resource, *_ in candidates]
+    return drop_unchanged(candidates, raw_credentials, dataset_name, report)

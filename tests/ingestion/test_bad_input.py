@@ -401,6 +401,8 @@ def test_cli_load_failure_is_one_line_and_promises_no_retry(db, tmp_path):
     assert run_cli(db, folder, tmp_path).returncode == 0
     # A failure inside dlt's load step that no retry can fix: the database refuses the rows.
     execute(db, "alter table raw_sample.bars add constraint no_aaa check (symbol <> 'AAA') not valid")
+    # corrected prices, so the load has rows to write (rows raw already holds are not written again)
+    write_folder(folder, bars("AAA", DAYS[:3], price=101.0))
     out = run_cli(db, folder, tmp_path, "--start", DAYS[0].isoformat())
     assert out.returncode == 2
     assert_no_traceback(out)
