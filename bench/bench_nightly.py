@@ -11,7 +11,8 @@ scratch database of its own (RT_BENCH_DB_URL, --server, or the embedded server):
               report, as `make eod` runs it; --skip-report times it without). Targets: <= 15 s at 10 years;
               20 years at most 10% slower than 5 years.
   2. noop     run the same job again right after: target <= 8 s, and it must change nothing: a digest of
-              every marts relation and the ledger (tests/marts_digest.py) before and after must be equal.
+              every marts relation and the ledger (tests/marts_digest.py) before and after must be equal,
+              and no stored row of any table outside ops may have been rewritten (row text with xmin).
   3. rebuild  `python -m rapidtrader.dbt_runner build --full-refresh` at 10 years (--rebuild-years):
               target <= 60 s (stretch 30 s); also says whether the rebuild gives the marts the nights gave.
 On a scratch database loaded like `make demo` (`eod --source sample` on the bundled folder, timed as info):
@@ -49,7 +50,7 @@ from bench.jobrun import JobRun, run_job
 from bench.nightly_data import FileSet, append, sample_set, synthetic_set
 from bench.server import bench_server
 from rapidtrader.db import DbUrl, connect, create_scratch_database, drop_database
-from tests.marts_digest import compare, digest, marts_of
+from tests.marts_digest import compare, digest, marts_of, rewritten, stored_tuples
 
 SECTIONS = ("eod", "noop", "rebuild", "backtest", "size")
 BACKTEST_START, BACKTEST_END = "2013-02-08", "2018-02-07"
@@ -71,6 +72,7 @@ class NightlyResult:
     new_session: JobRun | None = None
     nothing_new: JobRun | None = None
     noop_differences: list[str] | None = None
+    noop_rewritten: list[str] | None = None
     rebuild: JobRun | None = None
     rebuild_differences: list[str] | None = None
     digest_s: list[float] = field(default_factory=list)
@@ -160,9 +162,12 @@ def run_nightly(
             result.new_session = job("new_session", "nightly, one new session", eod)
         if "noop" in opts.sections:
             before = timed_digest(url, result)
+            tuples = stored_tuples(url)
             result.nothing_new = job("nothing_new", "nightly, nothing new", eod)
             result.noop_differences = differences(before, url)
+            result.noop_rewritten = rewritten(tuples, url)
             print(f"  marts after the second run: {'identical' if not result.noop_differences else 'CHANGED'}")
+            print(f"  tables whose stored rows it rewrote: {', '.join(result.noop_rewritten) or 'none'}")
         if years is not None and years in opts.rebuild_years and "rebuild" in opts.sections:
             before = timed_digest(url, result)
             result.rebuild = job("rebuild", "full rebuild", ["-m", "rapidtrader.dbt_runner", "build", "--full-refresh"])
@@ -315,8 +320,10 @@ def print_noop(results: list[NightlyResult], opts: Options) -> None:
     for r in results:
         run = r.nothing_new
         timed_ok = bool(run and run.ok and run.seconds <= NOOP_TARGET_S)
-        same = r.noop_differences is not None and not r.noop_differences
+        same = r.noop_differences is not None and not r.noop_differences and not r.noop_rewritten
         marts = "not compared" if r.noop_differences is None else ("identical" if same else "CHANGED")
+        if r.noop_differences is not None and not r.noop_differences and r.noop_rewritten:
+            marts = f"same values, {len(r.noop_rewritten)} tables rewritten"
         rows.append(
             [
                 r.label,
@@ -328,11 +335,13 @@ def print_noop(results: list[NightlyResult], opts: Options) -> None:
                 load(run) if run else "-",
             ]
         )
-    headers = ["data", "target", "measured", "verdict", "marts + ledger before/after", "verdict", LOAD_HEADER]
+    headers = ["data", "target", "measured", "verdict", "stored rows before/after", "verdict", LOAD_HEADER]
     print(table(headers, rows))
     for r in results:
         for line in (r.noop_differences or [])[:20]:
             print(f"    {r.label}: {line}")
+        if r.noop_rewritten:
+            print(f"    {r.label}: rows rewritten in {', '.join(r.noop_rewritten[:20])}")
     g = growth(results, lambda r: r.nothing_new)
     if g is not None:
         print(
@@ -636,6 +645,7 @@ def write_json(path: Path, nightly: list[NightlyResult], demo: DemoResult | None
                 "new_session": job(r.new_session),
                 "nothing_new": job(r.nothing_new),
                 "noop_differences": r.noop_differences,
+                "noop_rewritten": r.noop_rewritten,
                 "rebuild": job(r.rebuild),
                 "rebuild_differences": r.rebuild_differences,
                 "all_runs": [run.as_dict() for run in r.runs],

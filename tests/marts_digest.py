@@ -112,6 +112,37 @@ def differing_symbols(
     return out
 
 
+def stored_tuples(url: DbUrl) -> dict[str, str]:
+    """Per table of the warehouse (every schema but ops and the catalogs: raw, dlt's own tables, the models,
+    the seeds), the md5 of every row's text with the transaction that wrote it (xmin). A table whose rows
+    were deleted and written again with the same values differs: this is "byte for byte", where a digest
+    says "the same values"."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select schemaname || '.' || tablename from pg_tables "
+                "where schemaname not in ('ops', 'information_schema') and schemaname not like 'pg\\_%' order by 1"
+            )
+            tables = [r[0] for r in cur.fetchall()]
+            out = {}
+            for table in tables:
+                cur.execute(
+                    "select md5(coalesce(string_agg(t, E'\\n' order by t), '')) "  # noqa: S608
+                    f"from (select x::text || ' ' || x.xmin::text as t from {table} as x) as rows"
+                )
+                out[table] = cur.fetchone()[0]
+            return out
+    finally:
+        conn.close()
+
+
+def rewritten(before: dict[str, str], url: DbUrl) -> list[str]:
+    """The tables of `stored_tuples` whose rows changed, appeared or vanished since `before`."""
+    now = stored_tuples(url)
+    return sorted(t for t in set(before) | set(now) if before.get(t) != now.get(t))
+
+
 def marts_of(url: DbUrl) -> list[str]:
     """Every table of the marts schema, plus the ledger and proposed orders wherever they live."""
     conn = connect(url)

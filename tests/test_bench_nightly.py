@@ -71,10 +71,13 @@ def test_nightly_jobs_ran_and_were_broken_down(bench):
             run = size[key]
             assert run["exit_code"] == 0 and run["seconds"] > 0
             assert {s["job_name"] for s in run["steps"]} == EOD_STEPS
-            assert run["dbt_command"] == "build" and len(run["slowest_nodes"]) == 10
             assert run["max_process_rss_mb"] > 0 and run["tree_rss_mb"] > 0 and run["job_peak_rss_mb"] > 0
-        # The digest was taken and compared (whether the project keeps a re-run idempotent is its own test).
-        assert size["noop_differences"] is not None
+        assert size["new_session"]["dbt_command"] == "build" and len(size["new_session"]["slowest_nodes"]) == 10
+        # nothing new: dbt ran only the freshness check, which writes no run_results.json (the skip itself is
+        # tests/foundation/test_nightly_skip.py)
+        assert size["nothing_new"]["dbt_command"] is None
+        # The digest and the stored rows were compared (whether a re-run changes nothing is its own test).
+        assert size["noop_differences"] is not None and size["noop_rewritten"] is not None
 
 
 def test_rebuild_backtest_and_size_were_measured(bench):

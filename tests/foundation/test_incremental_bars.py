@@ -9,6 +9,7 @@ sessions before the sample's end; then each remaining session arrives as a new f
   night 4  a symbol arriving late with its whole history (T)
   night 5  two disagreeing copies of XOM's new bar
   night 6  the file corrected (one XOM bar again)
+  night 7  nothing new (the job skips its build)
 Afterwards every model from the bars to the market state is snapshotted, rebuilt with --full-refresh and
 compared (every column but the build's own timestamps). The paper ledger is left out on purpose: it never
 replays a past day (README, "The paper ledger"), so a correction it traded through is not rewritten.
@@ -130,6 +131,15 @@ def replayed(scratch_db, tmp_path_factory):
                 _write(fixed, folder / f"stocks_{nights[4]}.csv")
             day_files(n, today)
             night(n)
+        # a night with nothing new: no raw row differs, so the job skips the build (tests/foundation/
+        # test_nightly_skip.py); the comparison below then also covers what a skipped night leaves
+        night(NIGHTS + 1)
+        skipped = query(
+            url,
+            "select details ->> 'skipped' from ops.job_log where run_id = %s and job_name = 'dbt_build'",
+            (f"replay{NIGHTS + 1}",),
+        )
+        assert skipped == [("nothing changed since the last build",)], skipped
 
         conn = connect(url)
         conn.autocommit = True
