@@ -46,11 +46,21 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
 
     # The backtest over the same stretch is the same ledger, row for row.
     _dbt(url, "run", "--select", "backtest_ledger", env=backtest.window_env(str(days[0]), None))
+    # (every column of the backtest's ledger; the nightly one also says which build appended a row)
+    cols = ", ".join(
+        c
+        for (c,) in query(
+            url,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'backtest_ledger' order by ordinal_position",
+        )
+    )
+    assert "computed_at" not in cols and "cash" in cols
     diff = query(
         url,
-        "select count(*) from ((select * from marts.ledger except all "
-        "select * from marts.backtest_ledger) union all (select * from "
-        "marts.backtest_ledger except all select * from marts.ledger)) as x",
+        f"select count(*) from ((select {cols} from marts.ledger except all "  # noqa: S608
+        f"select {cols} from marts.backtest_ledger) union all (select {cols} from "
+        f"marts.backtest_ledger except all select {cols} from marts.ledger)) as x",
     )[0][0]
     assert diff == 0
 
@@ -125,3 +135,39 @@ def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
     [(cash_open, cash)] = _ledger(url, "cash_open, cash", "day", after)
     [(stops,)] = _ledger(url, "coalesce(sum(qty * price - commission), 0)", "fill", after, "side = 'stop'")
     assert cash == cash_open + stops  # only stops (net of their commission) moved cash
+
+
+def test_the_ledger_tests_check_the_latest_batch_and_test_dq_full_checks_every_day(scratch_db):
+    url = scratch_db("ledger_batch")
+    world, days = random_world(n_symbols=10, n_days=16, seed=11)
+    until(world, days[9]).load(url, schema="marts")
+    _dbt(url, "build", "--select", "ledger")
+    for day in days[10:]:
+        until(world, day).load(url, schema="marts")
+        _dbt(url, "build", "--select", "ledger")
+    assert query(url, "select count(distinct computed_at) from marts.ledger") == [(len(days) - 9,)]
+    tests = ("ledger_cash_reconciles_ledger_computed_at___var_rt_start_capital_float_",)
+    full = ("--vars", '{"rt_test_full_history": 1}')  # what `make test-dq-full` sets
+
+    # a day of an earlier batch that no longer adds up: the night's tests do not read it, the full run does
+    _execute(url, "update marts.ledger set cash = cash + 1 where record_type = 'day' and d = %s", (days[11],))
+    assert _dbt(url, "test", "--select", *tests).returncode == 0
+    failed = _dbt(url, "test", "--select", *tests, *full, ok=False)
+    assert failed.returncode != 0 and "FAIL" in failed.stdout
+    _execute(url, "update marts.ledger set cash = cash - 1 where record_type = 'day' and d = %s", (days[11],))
+
+    # the same on the newest day: the night's test fails (and names the day)
+    _execute(url, "update marts.ledger set cash = cash + 1 where record_type = 'day' and d = %s", (days[-1],))
+    failed = _dbt(url, "test", "--select", *tests, ok=False)
+    assert failed.returncode != 0 and "FAIL 1" in failed.stdout
+    _execute(url, "update marts.ledger set cash = cash - 1 where record_type = 'day' and d = %s", (days[-1],))
+
+    # a position of the newest day that does not follow from the day before fails the positions test
+    _execute(
+        url,
+        "update marts.ledger set qty = qty + 1 where ctid = (select ctid from marts.ledger "
+        "where record_type = 'position' and d = %s limit 1)",
+        (days[-1],),
+    )
+    failed = _dbt(url, "test", "--select", "ledger_positions_reconcile_ledger_computed_at", ok=False)
+    assert failed.returncode != 0 and "FAIL" in failed.stdout

@@ -2,14 +2,20 @@
     Beginning + changes = end, for positions, on a ledger table: for every day and symbol,
     yesterday's quantity + bought - sold - stopped = today's quantity (0 when not held). Fails with the
     (day, symbol) pairs that do not add up. The first day starts flat.
+    With `batch_column`, only the days of the latest batch are checked, from the positions of the day
+    before it (as ledger_cash_reconciles).
 #}
-{% test ledger_positions_reconcile(model) %}
+{% test ledger_positions_reconcile(model, batch_column=none) %}
+{%- set batch = rt_ledger_batch_days(model, batch_column) %}
 
 with
 
 ledger as (
 
     select * from {{ model }}
+    {%- if batch %}
+    where d >= '{{ batch.from_d }}'::date
+    {%- endif %}
 
 ),
 
@@ -101,6 +107,10 @@ checked as (
 )
 
 select * from checked
-where qty_before + net_qty <> qty_after
+where
+    qty_before + net_qty <> qty_after
+    {%- if batch %}
+    and d >= '{{ batch.first_d }}'::date
+    {%- endif %}
 
 {% endtest %}

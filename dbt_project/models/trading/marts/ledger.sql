@@ -3,12 +3,14 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        indexes=[{'columns': ['record_type', 'd']}],
+        indexes=[{'columns': ['record_type', 'd']}, {'columns': ['computed_at']}],
+        pre_hook="{{ ledger_add_computed_at(this) }}",
     )
 }}
 
 -- The paper ledger, one long table (see ledger.yml). Nightly: the function reads this table's last
 -- day as yesterday's state and appends the new days only; nothing new = nothing appended (idempotent).
+-- computed_at marks the build that appended a row: the ledger's tests check the latest batch's days.
 with
 
 ledger as (
@@ -19,7 +21,11 @@ ledger as (
 
 final as (
 
-    select * from ledger
+    select
+        *,
+        '{{ run_started_at }}'::timestamptz as computed_at
+
+    from ledger
 
 )
 
