@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -148,6 +149,60 @@ def run_dbt_session(
     each command's start, end and exit code go to the JSON file `report`. Stops like run_dbt."""
     cmd = [sys.executable, "-m", "rapidtrader.dbt_session", str(report), json.dumps([with_vars(c) for c in commands])]
     return _run_child(cmd, url, capture=capture)
+
+
+class DbtSession:
+    """A dbt session started before its commands are known (`rapidtrader.dbt_session --commands-on-stdin`):
+    dbt imports and parses the project while the caller goes on (the nightly job: its ingest step), then
+    `run(commands)` hands it the commands and waits, like run_dbt_session. `close()` ends a session that
+    got no commands (nothing runs); an interrupt stops it like run_dbt. Start it from the thread that lives
+    as long as the job (see run_dbt)."""
+
+    def __init__(self, url: DbUrl, *, capture: bool = False):
+        self._folder = tempfile.TemporaryDirectory()
+        self.report = Path(self._folder.name) / "session.json"
+        parse_vars = with_vars(["build"])[-1]
+        self.cmd = [
+            sys.executable, "-m", "rapidtrader.dbt_session", str(self.report), "--commands-on-stdin", parse_vars
+        ]  # fmt: skip
+        pipe = subprocess.PIPE if capture else None
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=PROJECT_ROOT,
+            env=dbt_env(url),
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=pipe,
+            stderr=pipe,
+            process_group=0,
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509 - as in _run_child
+        )
+
+    def run(self, commands: list[list[str]]) -> subprocess.CompletedProcess:
+        """Run `commands` (each gets the settings as --vars) and wait for the session to end."""
+        try:
+            stdout, stderr = self.proc.communicate(json.dumps([with_vars(c) for c in commands]) + "\n")
+        except BaseException:
+            _stop(self.proc)
+            raise
+        return subprocess.CompletedProcess(self.cmd, self.proc.returncode, stdout, stderr)
+
+    def commands(self) -> list[dict]:
+        """What the session reported per command (parse included): args, started, finished, exit_code."""
+        return json.loads(self.report.read_text()) if self.report.exists() else []
+
+    def close(self, *, stop: bool = False) -> None:
+        """End the session: with no commands sent it exits after its parse; `stop` (the job is failing or
+        interrupted) stops it at once."""
+        if self.proc.poll() is None:
+            if stop:
+                _stop(self.proc)
+            else:
+                try:
+                    self.proc.communicate("\n", timeout=60)
+                except (subprocess.TimeoutExpired, OSError, ValueError):
+                    _stop(self.proc)
+        self._folder.cleanup()
 
 
 def _run_child(

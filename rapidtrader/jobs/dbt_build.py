@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from rapidtrader import PROJECT_ROOT, dbt_results
 from rapidtrader.db import DatabaseError, DbUrl, connect, resolve_db_url
-from rapidtrader.dbt_runner import dbt_env, run_dbt, run_dbt_session
+from rapidtrader.dbt_runner import DbtSession, dbt_env, run_dbt, run_dbt_session
 from rapidtrader.jobs.runner import JobStep, job_step, new_run_id, record_step, report_start_failure
 from rapidtrader.settings import fail_fast
 
@@ -105,9 +106,11 @@ def run(
     extra_args: list[str] | None = None,
     job_name: str = "dbt_build",
     freshness_of: str | None = None,
+    session: DbtSession | None = None,
 ) -> int:
     """`dbt build` as a job step. `freshness_of` (a source name) first runs `dbt source freshness` for it in
-    the same dbt process (one start-up and parse, not two), recorded as its own step (_record_freshness)."""
+    the same dbt process (one start-up and parse, not two), recorded as its own step (_record_freshness);
+    `session`, a dbt session already started (and parsing) by the caller, runs both."""
     args = ["build", *(extra_args or [])]
     skip_seeds = "--full-refresh" not in args and seeds_current(url)
     if skip_seeds:
@@ -117,10 +120,7 @@ def run(
         if freshness_of is None:
             result = run_dbt(args, url)
         else:
-            with tempfile.TemporaryDirectory() as folder:
-                report = Path(folder) / "session.json"
-                result = run_dbt_session([freshness_args(freshness_of), args], url, report)
-                commands = json.loads(report.read_text()) if report.exists() else []
+            result, commands = _session([freshness_args(freshness_of), args], url, session)
             result.returncode = _record_freshness(url, run_id, freshness_of, commands, result.returncode)
         step.details["args"] = args
         step.details["exit_code"] = result.returncode
@@ -139,13 +139,23 @@ def run(
     return 0
 
 
-def freshness(url: DbUrl, run_id: str, source: str) -> None:
-    """Only `dbt source freshness`, recorded as the source_freshness step: a night with nothing to build
-    still says how old its data is."""
+def _session(
+    commands: list[list[str]], url: DbUrl, session: DbtSession | None
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run `commands` in one dbt session (the caller's, already parsing, or a new one); the result and what
+    the session reported per command."""
+    if session is not None:
+        return session.run(commands), session.commands()
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "session.json"
-        result = run_dbt_session([freshness_args(source)], url, report)
-        commands = json.loads(report.read_text()) if report.exists() else []
+        result = run_dbt_session(commands, url, report)
+        return result, json.loads(report.read_text()) if report.exists() else []
+
+
+def freshness(url: DbUrl, run_id: str, source: str, session: DbtSession | None = None) -> None:
+    """Only `dbt source freshness`, recorded as the source_freshness step: a night with nothing to build
+    still says how old its data is."""
+    result, commands = _session([freshness_args(source)], url, session)
     _record_freshness(url, run_id, source, commands, result.returncode)
     if not any(c["args"][0] == "source" for c in commands):
         raise DbtFailed(f"`dbt source freshness` did not run (exit {result.returncode}); see {dbt_log(url)}")
