@@ -70,6 +70,19 @@ def query(url: DbUrl, sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
+def execute(url: DbUrl, sql: str, params: tuple = ()) -> None:
+    """Run one statement on `url` and commit it (what another tool, a user or an older version did)."""
+    from rapidtrader.db import connect
+
+    conn = connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+    finally:
+        conn.close()
+
+
 @pytest.fixture()
 def ingest_db(scratch_db) -> str:
     """A throwaway database for one ingestion test, as the password-bearing URL dlt needs."""

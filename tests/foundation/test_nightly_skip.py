@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from rapidtrader import PROJECT_ROOT, build_inputs
-from rapidtrader.db import DbUrl, connect
+from rapidtrader.db import DbUrl
 from rapidtrader.dbt_runner import run_dbt
 from rapidtrader.jobs import eod
-from tests.conftest import query
+from tests.conftest import execute, query
 from tests.marts_digest import rewritten, stored_tuples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -38,16 +38,6 @@ def _stocks() -> pd.DataFrame:
     with gzip.open(SAMPLE / "sp500_ohlcv_2013-02-08_2018-02-07.csv.gz", "rt") as fh:
         stocks = pd.read_csv(fh, dtype=str)
     return stocks[stocks["symbol"].isin(STOCKS)]
-
-
-def execute(url: DbUrl, sql: str) -> None:
-    conn = connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 class Warehouse:

@@ -32,10 +32,10 @@ from ingestion.common import (
 from ingestion.contract import TABLES
 from ingestion.pipeline import summarize
 from rapidtrader import PROJECT_ROOT
-from rapidtrader.db import DbUrl, connect
+from rapidtrader.db import DbUrl
 from rapidtrader.jobs import eod_ingest
 from rapidtrader.settings import Settings
-from tests.conftest import query
+from tests.conftest import execute, query
 from tests.foundation.helpers import build_foundation
 
 pytestmark = [pytest.mark.e2e]
@@ -85,17 +85,6 @@ def db(scratch_db) -> DbUrl:
 
 def rows_of(url: DbUrl, sql: str, params: tuple = ()) -> list[tuple]:
     return query(url, sql, params)
-
-
-def execute(url: DbUrl, sql: str) -> None:
-    """A committed change (what an older version or another tool left in the database)."""
-    conn = connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from rapidtrader.db import connect
 from rapidtrader.dbt_runner import run_dbt
 from rapidtrader.jobs import backtest
-from tests.conftest import query
+from tests.conftest import execute, query
 from tests.ledger.conftest import random_world, until
 
 pytestmark = pytest.mark.e2e
@@ -24,16 +24,21 @@ def _dbt(url, *args: str, ok: bool = True, env: dict[str, str] | None = None):
     return result
 
 
+def _nights(url, world, days, select: str) -> None:
+    """Night 1 (the first ten days: a fresh account), then one `dbt build --select <select>` per day."""
+    until(world, days[9]).load(url, schema="marts")
+    _dbt(url, "build", "--select", select)
+    for day in days[10:]:
+        until(world, day).load(url, schema="marts")
+        _dbt(url, "build", "--select", select)
+
+
 def test_nightly_dbt_parity_and_risk_gate(scratch_db):
     url = scratch_db("ledger_dbt")
     world, days = random_world(n_symbols=10, n_days=14, seed=11)
 
     # Night 1 (days 1-10: a fresh account), then one night per day; the last night twice.
-    until(world, days[9]).load(url, schema="marts")
-    _dbt(url, "build", "--select", "ledger+")
-    for day in days[10:]:
-        until(world, day).load(url, schema="marts")
-        _dbt(url, "build", "--select", "ledger+")
+    _nights(url, world, days, "ledger+")
     before = query(url, "select count(*) from marts.ledger")[0][0]
     rerun = _dbt(url, "build", "--select", "ledger+")
     assert "INSERT 0 0" in rerun.stdout
@@ -83,14 +88,6 @@ def test_nightly_dbt_parity_and_risk_gate(scratch_db):
     assert query(url, "select sum(qty) from marts.orders_eod")[0][0] == published
 
 
-def _execute(url, sql: str, params: tuple = ()) -> None:
-    conn = connect(url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-    conn.close()
-
-
 def _ledger(url, columns: str, record_type: str, d: str, where: str = "true") -> list[tuple]:
     """`columns` of the ledger's `record_type` rows of day `d` that satisfy `where`."""
     return query(
@@ -118,10 +115,10 @@ def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
         pytest.fail("the random market never proposed a buy")
     accepted = _ledger(url, "symbol", "order", held, "qty > 0")
     breach = "where record_type = 'order' and d = %s and symbol = %s"
-    _execute(url, f"update marts.ledger set qty = qty + 1 {breach}", (held, buys[0][0]))
+    execute(url, f"update marts.ledger set qty = qty + 1 {breach}", (held, buys[0][0]))
     failed = _dbt(url, "build", "--select", "orders_proposed+", ok=False)
     assert failed.returncode != 0 and "SKIP relation marts.orders_eod" in failed.stdout
-    _execute(url, f"update marts.ledger set qty = qty - 1 {breach}", (held, buys[0][0]))
+    execute(url, f"update marts.ledger set qty = qty - 1 {breach}", (held, buys[0][0]))
 
     # The next night nothing the held-back day proposed trades: each order expires as not_published.
     after = days[i + 1]
@@ -140,30 +137,26 @@ def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
 def test_the_ledger_tests_check_the_latest_batch_and_test_dq_full_checks_every_day(scratch_db):
     url = scratch_db("ledger_batch")
     world, days = random_world(n_symbols=10, n_days=16, seed=11)
-    until(world, days[9]).load(url, schema="marts")
-    _dbt(url, "build", "--select", "ledger")
-    for day in days[10:]:
-        until(world, day).load(url, schema="marts")
-        _dbt(url, "build", "--select", "ledger")
+    _nights(url, world, days, "ledger")
     assert query(url, "select count(distinct computed_at) from marts.ledger") == [(len(days) - 9,)]
     tests = ("ledger_cash_reconciles_ledger_computed_at___var_rt_start_capital_float_",)
     full = ("--vars", '{"rt_test_full_history": 1}')  # what `make test-dq-full` sets
 
     # a day of an earlier batch that no longer adds up: the night's tests do not read it, the full run does
-    _execute(url, "update marts.ledger set cash = cash + 1 where record_type = 'day' and d = %s", (days[11],))
+    execute(url, "update marts.ledger set cash = cash + 1 where record_type = 'day' and d = %s", (days[11],))
     assert _dbt(url, "test", "--select", *tests).returncode == 0
     failed = _dbt(url, "test", "--select", *tests, *full, ok=False)
     assert failed.returncode != 0 and "FAIL" in failed.stdout
-    _execute(url, "update marts.ledger set cash = cash - 1 where record_type = 'day' and d = %s", (days[11],))
+    execute(url, "update marts.ledger set cash = cash - 1 where record_type = 'day' and d = %s", (days[11],))
 
     # the same on the newest day: the night's test fails (and names the day)
-    _execute(url, "update marts.ledger set cash = cash + 1 where record_type = 'day' and d = %s", (days[-1],))
+    execute(url, "update marts.ledger set cash = cash + 1 where record_type = 'day' and d = %s", (days[-1],))
     failed = _dbt(url, "test", "--select", *tests, ok=False)
     assert failed.returncode != 0 and "FAIL 1" in failed.stdout
-    _execute(url, "update marts.ledger set cash = cash - 1 where record_type = 'day' and d = %s", (days[-1],))
+    execute(url, "update marts.ledger set cash = cash - 1 where record_type = 'day' and d = %s", (days[-1],))
 
     # a position of the newest day that does not follow from the day before fails the positions test
-    _execute(
+    execute(
         url,
         "update marts.ledger set qty = qty + 1 where ctid = (select ctid from marts.ledger "
         "where record_type = 'position' and d = %s limit 1)",
