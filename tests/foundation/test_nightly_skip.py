@@ -170,10 +170,10 @@ def test_the_code_fingerprint_reads_every_project_file_and_the_env_vars_it_names
     first = build_inputs.code_and_settings([])
     model.write_text("select 2 as x")
     assert build_inputs.code_and_settings([]) != first
-    model.write_text("select {{ env_var('RT_SKIP_TEST_SETTING', '') }} as x")
-    monkeypatch.setenv("RT_SKIP_TEST_SETTING", "a")
+    model.write_text("select {{ env_var('FINGERPRINT_PROBE_VAR', '') }} as x")
+    monkeypatch.setenv("FINGERPRINT_PROBE_VAR", "a")
     named = build_inputs.code_and_settings([])
-    monkeypatch.setenv("RT_SKIP_TEST_SETTING", "b")
+    monkeypatch.setenv("FINGERPRINT_PROBE_VAR", "b")
     assert build_inputs.code_and_settings([]) != named
     assert build_inputs.code_and_settings(["--full-refresh"]) != build_inputs.code_and_settings([])
 
