@@ -71,20 +71,17 @@ def run(
         whole.details["source"] = source
         # dbt starts now and parses the project on the other core while the ingest runs (3 to 4 s a night)
         session = DbtSession(url)
-        interrupted = False
         try:
             code = eod_ingest.run(url, run_id, source=source, days=days)
             if code == 2:
                 raise IngestionError("ingestion failed")
             exit_code = max(exit_code, code)
             build(url, run_id, source, session, always=always_build)
-        except Exception:
+        except BaseException as exc:
+            # Ctrl-C or SIGTERM stops dbt at once; after a failed step it may end its parse and exit
+            session.close(stop=not isinstance(exc, Exception))
             raise
-        except BaseException:  # Ctrl-C, SIGTERM: stop dbt at once; a failed step lets it end its parse
-            interrupted = True
-            raise
-        finally:
-            session.close(stop=interrupted)
+        session.close()
         if not skip_report:
             from rapidtrader.jobs import eod_report
 
