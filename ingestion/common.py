@@ -138,6 +138,10 @@ class FetchReport:
     notes: list[str] = field(default_factory=list)
     # tables this run re-read and found equal to what raw holds in their scope, so left unwritten
     unchanged: list[str] = field(default_factory=list)
+    # bar files of the file source whose stored record stood in for them: not read (ingestion/sample/records.py)
+    files_skipped: int = 0
+    # what the source does once its rows are in raw (the file source stores its file records then)
+    after_load: list[Callable[[], None]] = field(default_factory=list)
 
     def fail(self, symbol: str, error: str) -> None:
         self.failures[symbol] = error

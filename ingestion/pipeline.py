@@ -190,6 +190,8 @@ def ingest(
         if src.selected_resources
         else {}
     )
+    for step in report.after_load:
+        step()
     judge_coverage(report, last, newest_possible)
     return IngestResult(source=source, rows=rows, report=report)
 

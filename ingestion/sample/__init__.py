@@ -54,6 +54,7 @@ from ingestion.contract import (
     RawTable,
 )
 from ingestion.door import (
+    BarKeys,
     Checked,
     DoorError,
     Seen,
@@ -70,6 +71,7 @@ from ingestion.door import (
     contract_table,
     reject_table,
 )
+from ingestion.sample import records
 from ingestion.sample.helpers import (
     action_files,
     bar_files,
@@ -207,29 +209,72 @@ def sample_source(
         for bad in not_tickers:
             report.fail(shown(bad), f"not a ticker ({symbol_problem(bad)[1]})")
 
-    checked_files, offered = [], set()
-    for path in files:
+    # Bar files whose record stands in for them are not read (ingestion/sample/records.py); the others are
+    # read and checked now, and a recorded file whose record cannot give the windows' rows is read below.
+    use_records = include_bars and raw_credentials is not None
+    stored = records.load_records(raw_credentials, dataset_name) if use_records else {}
+    hashes = {p.name: records.content_hash(p) for p in files} if use_records else {}
+    reader = records.reader_version() if use_records else ""
+    recorded = {
+        p.name: stored[p.name]
+        for p in files
+        if p.name in stored and (stored[p.name].sha256, stored[p.name].reader) == (hashes[p.name], reader)
+    }
+    checked_files: dict[str, BarKeys] = {}
+    offered: set[str] = set()
+    newest: dict[str, dt.date] = {}  # newest date per symbol not after today, over every file
+    made: list[records.FileRecord] = []
+
+    def read_bars(path: Path) -> BarKeys:
         checked = _checked(path, check_bar_keys, loaded_at, report, rejected)
-        checked_files.append((path, checked))
-        offered |= checked.refused_symbols
-    keys = [c.good_keys for _, c in checked_files]
-    bars_all = pd.concat(keys, ignore_index=True) if keys else pd.DataFrame(columns=["symbol", "d"])
-    offered |= set(bars_all["symbol"])
+        checked_files[path.name] = checked
+        if use_records:
+            record = records.make_record(path.name, hashes[path.name], checked, loaded_at)
+            if record is not None:
+                made.append(record)
+        return checked
+
+    for path in files:
+        if path.name in recorded and max(recorded[path.name].symbols["last"], default=today) <= today:
+            last_dates = recorded[path.name].last_dates()
+            offered |= set(last_dates)
+        else:
+            recorded.pop(path.name, None)
+            checked = read_bars(path)
+            offered |= checked.refused_symbols
+            good = checked.good_keys
+            offered |= set(good["symbol"])
+            real = good[good["d"] <= today]  # a future-dated row is not what the files offer today
+            last_dates = real.groupby("symbol")["d"].max().to_dict()
+        for symbol, d in last_dates.items():
+            if symbol not in newest or d > newest[symbol]:
+                newest[symbol] = d
     wanted = sorted(offered if wanted_set is None else offered & wanted_set)
     report.requested = sorted(offered if wanted_set is None else wanted_set) if include_bars else []
     for symbol in report.requested:
         if symbol not in offered:
             report.fail(symbol, "no rows for it in the bar files")
     report.requested += [shown(s) for s in not_tickers]
-    real = bars_all[bars_all["d"] <= today]  # a future-dated row is not what the files offer today
-    report.available = real.groupby("symbol")["d"].max().to_dict()
-    anchor = real["d"].max() if not real.empty else None
+    report.available = newest
+    anchor = max(newest.values()) if newest else None
     windows = windows_fn(wanted, anchor) if include_bars else {}
-    chosen = pd.concat(
-        [bar_values(c, f"file:{p.name}", loaded_at, keep=_in_windows(c.keys, windows)) for p, c in checked_files]
-        or [pd.DataFrame(columns=["symbol", "d"])],
-        ignore_index=True,
-    )
+    parts = []
+    for path in files:
+        ref = f"file:{path.name}"
+        record = recorded.get(path.name)
+        if record is not None and record.stands_in(windows, today):
+            report.files_skipped += 1
+            parts.append(record.rows(ref, loaded_at, keep=_in_windows(record.tail[["symbol", "d"]], windows)))
+            continue
+        checked = checked_files.get(path.name) or read_bars(path)
+        parts.append(bar_values(checked, ref, loaded_at, keep=_in_windows(checked.keys, windows)))
+    if use_records:
+        # Stored once the load has succeeded (a failed run leaves the records as they were).
+        read, present = set(checked_files), {p.name for p in files}
+        report.after_load.append(
+            lambda: records.save_records(raw_credentials, dataset_name, stored, made, read=read, present=present)
+        )
+    chosen = pd.concat(parts or [pd.DataFrame(columns=["symbol", "d"])], ignore_index=True)
     counts = chosen.groupby("symbol").size()
     recent = chosen[chosen["d"] <= today].groupby("symbol")["d"].max()
     for symbol, n in counts.items():
