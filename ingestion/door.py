@@ -230,12 +230,20 @@ def symbols(s: pd.Series) -> tuple[pd.Series, dict[int, tuple[str, str]]]:
 
     problems: dict[int, tuple[str, str]] = {}
     if _is_text_column(s):
-        text = s.astype("string").str.strip().str.upper()
-        ok = text.str.fullmatch(TICKER_PATTERN).fillna(False).astype(bool).to_numpy()
+        # Each distinct text is checked once and every row gets the one normalised str object of its text
+        # (2.5M rows of 500 symbols: 20 MB of pointers instead of 140 MB of copies of the same strings).
+        codes, distinct = pd.factorize(s)
+        text = pd.Series(distinct, dtype=object).astype("string").str.strip().str.upper()
+        good = text.str.fullmatch(TICKER_PATTERN).fillna(False).astype(bool).to_numpy()
+        known = codes >= 0
+        ok = np.zeros(len(s), dtype=bool)
+        ok[known] = good[codes[known]]
         for i in np.flatnonzero(~ok):
             v = s.iloc[i]
             problems[int(i)] = symbol_problem(None if _is_missing(v) else v) or ("invalid_symbol", "not a ticker")
-        return text.astype(object).where(ok, None), problems
+        out = np.full(len(s), None, dtype=object)
+        out[ok] = text.astype(object).to_numpy()[codes[ok]]
+        return pd.Series(out, index=s.index, dtype=object), problems
     out: list[str | None] = []
     for i, v in enumerate(s.tolist()):
         problem = symbol_problem(None if _is_missing(v) else v)
@@ -389,8 +397,9 @@ def bar_values(
     dup_seq, in arrival order. A value that was sent but is not a number is stored null and its field named
     in `unreadable`."""
     mask = ~checked.rejected if keep is None else (~checked.rejected & keep)
-    df = checked.frame[mask]
-    out = checked.keys[mask].copy()
+    whole = bool(mask.all())  # a first load keeps every row: no copy of the file's columns
+    df = checked.frame if whole else checked.frame[mask]
+    out = checked.keys.copy() if whole else checked.keys[mask].copy()
     unreadable: dict[int, list[str]] = {}
     for col in NUMBER_FIELDS:
         if col in df.columns:

@@ -9,8 +9,10 @@ one), and `ticker_changes` from pitindex's renames and the folder's `ticker_chan
 ingestion/sample/membership.py).
 
 The files are read and checked when the source is built, before dlt starts: a file that cannot be read
-stops the run with one line, and rows the door refuses go to `rejects` (every run re-checks every file, so
-the rejects of the files read replace the ones stored before).
+stops the run with one line, and rows the door refuses go to `rejects` (the rejects of the files read
+replace the ones stored before). A bar file unchanged since its last read is not read again: its record
+(ingestion/sample/records.py) gives its symbols, newest dates and rows inside the load windows, as a full
+read would; a file with refused rows has no record, so it is re-checked every run.
 
 Because every row is in hand before dlt starts, a table whose rows equal what raw already holds in the
 scope they would replace is left out of the load (given the raw database's credentials): a night that finds
@@ -220,7 +222,7 @@ def sample_source(
         for p in files
         if p.name in stored and (stored[p.name].sha256, stored[p.name].reader) == (hashes[p.name], reader)
     }
-    checked_files: dict[str, BarKeys] = {}
+    checked_files: dict[str, BarKeys | None] = {}
     offered: set[str] = set()
     newest: dict[str, dt.date] = {}  # newest date per symbol not after today, over every file
     made: list[records.FileRecord] = []
@@ -268,13 +270,15 @@ def sample_source(
             continue
         checked = checked_files.get(path.name) or read_bars(path)
         parts.append(bar_values(checked, ref, loaded_at, keep=_in_windows(checked.keys, windows)))
+        checked_files[path.name] = None  # the file's frame is not needed any more: free it before the next
+        del checked
     if use_records:
         # Stored once the load has succeeded (a failed run leaves the records as they were).
         read, present = set(checked_files), {p.name for p in files}
         report.after_load.append(
             lambda: records.save_records(raw_credentials, dataset_name, stored, made, read=read, present=present)
         )
-    chosen = pd.concat(parts or [pd.DataFrame(columns=["symbol", "d"])], ignore_index=True)
+    chosen = pd.concat([p[["symbol", "d"]] for p in parts] or [pd.DataFrame(columns=["symbol", "d"])])
     counts = chosen.groupby("symbol").size()
     recent = chosen[chosen["d"] <= today].groupby("symbol")["d"].max()
     for symbol, n in counts.items():
@@ -282,7 +286,9 @@ def sample_source(
     for symbol in wanted:
         if symbol not in report.loaded_symbols:
             report.ok(symbol, 0)  # nothing inside its window: judged against its last clean bar afterwards
-    bar_rows = bar_table([chosen])
+    del chosen
+    bar_rows = bar_table(parts)
+    del parts
 
     actions = []
     read_actions = action_files(folder) if include_bars else []
@@ -300,8 +306,11 @@ def sample_source(
 
     membership = read_membership(folder, loaded_at, report, rejected, pitindex) if include_bars else None
 
+    bar_holder = [bar_rows]
+
     def bars():
-        yield bar_rows
+        # handed over, not kept: once dlt has written the table to its extract file it can be freed
+        yield bar_holder.pop()
 
     def corporate_actions():
         yield action_rows
