@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +176,15 @@ def test_a_model_error_is_named_with_dbts_message(tmp_path):
     )
     later = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
     assert dbt_results.read_run_results(tmp_path, since=later) is None  # an older command's file is not used
+
+
+@pytest.mark.parametrize(("rows", "status"), [(0, "fail"), (1, "pass"), (3, "pass")])
+def test_row_count_test_fails_on_an_empty_mart_only(ops_db, rows, status):
+    """expect_row_count_at_least reads at most min_rows rows (a limit, not a count of the whole mart): an
+    empty symbols mart still fails it (min_rows 1), one row or more passes."""
+    url = ops_db(f"rowcount{rows}")
+    sql_rows(url, "create table marts.symbols as select 'S' || i as symbol from generate_series(1, %s) as i", (rows,))
+    run_dbt(["test", "--select", "symbols,test_name:expect_row_count_at_least"], url, capture=True)
+    results = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+    tests = [(r["unique_id"].split(".")[2], r["status"]) for r in results if r["unique_id"].startswith("test.")]
+    assert tests == [("expect_row_count_at_least_symbols_1", status)]
