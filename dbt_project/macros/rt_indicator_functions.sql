@@ -145,14 +145,18 @@ $rt$
 {%- endmacro %}
 
 
+{#- The literal has the column's type: computed_at (timestamptz) for most, d (date) for orders_eod. -#}
 {% macro rt_latest_batch_literal(model, batch_column) -%}
     {%- if execute -%}
-        {%- set result = run_query("select max(" ~ batch_column ~ ")::text from " ~ model) -%}
+        {%- set result = run_query(
+            "select max(" ~ batch_column ~ ")::text, pg_typeof(max(" ~ batch_column ~ "))::text from " ~ model
+        ) -%}
         {%- set latest = result.columns[0].values()[0] -%}
+        {%- set type = result.columns[1].values()[0] -%}
         {%- if latest is none -%}
-            {{ return("null::timestamptz") }}
+            {{ return("null::" ~ type) }}
         {%- endif -%}
-        {{ return("'" ~ latest ~ "'::timestamptz") }}
+        {{ return("'" ~ latest ~ "'::" ~ type) }}
     {%- endif -%}
     {{ return("null::timestamptz") }}
 {%- endmacro %}

@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import subprocess
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +177,46 @@ def test_a_model_error_is_named_with_dbts_message(tmp_path):
     )
     later = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
     assert dbt_results.read_run_results(tmp_path, since=later) is None  # an older command's file is not used
+
+
+@pytest.mark.parametrize(("rows", "status"), [(0, "fail"), (1, "pass"), (3, "pass")])
+def test_row_count_test_fails_on_an_empty_mart_only(ops_db, rows, status):
+    """expect_row_count_at_least reads at most min_rows rows (a limit, not a count of the whole mart): an
+    empty symbols mart still fails it (min_rows 1), one row or more passes."""
+    url = ops_db(f"rowcount{rows}")
+    sql_rows(url, "create table marts.symbols as select 'S' || i as symbol from generate_series(1, %s) as i", (rows,))
+    run_dbt(["test", "--select", "symbols,test_name:expect_row_count_at_least"], url, capture=True)
+    results = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+    tests = [(r["unique_id"].split(".")[2], r["status"]) for r in results if r["unique_id"].startswith("test.")]
+    assert tests == [("expect_row_count_at_least_symbols_1", status)]
+
+
+def _orders_eod_tests(url, full_history: bool) -> dict[str, str]:
+    args = ["test", "--select", "orders_eod", "--exclude", "resource_type:unit_test"]
+    run_dbt([*args, "--vars", f"{{rt_test_full_history: {int(full_history)}}}"], url, capture=True)
+    results = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r["status"] for r in results if r["unique_id"].startswith("test.")}
+
+
+@pytest.mark.parametrize(
+    ("rows", "nightly", "full_history"),
+    [
+        ([("2024-01-02", "AAA", "buy"), ("2024-01-03", "AAA", "sell")], "pass", "pass"),
+        ([("2024-01-02", "AAA", "buy"), ("2024-01-03", "BBB", "buy"), ("2024-01-03", "BBB", "buy")], "fail", "fail"),
+        ([("2024-01-02", "AAA", "buy"), ("2024-01-02", "AAA", "buy"), ("2024-01-03", "BBB", "buy")], "pass", "fail"),
+        ([("2024-01-02", "AAA", "buy"), ("2024-01-03", "BBB", "hold")], "fail", "fail"),
+    ],
+)
+def test_orders_eod_tests_check_the_newest_day_and_every_day_in_full(ops_db, rows, nightly, full_history):
+    """orders_eod's key, side and quantity tests read its newest day (a night's publication; the table's unique
+    index guards every key); `make test-dq-full` (RT_TEST_FULL_HISTORY=1) reads every day. The table here has
+    no index, so an older duplicate can exist: only the full-history run sees it."""
+    url = ops_db(f"orderseod{uuid.uuid4().hex[:6]}")
+    sql_rows(url, "create table marts.orders_eod (d date, symbol text, side text, qty bigint)")
+    for d, symbol, side in rows:
+        sql_rows(url, "insert into marts.orders_eod values (%s, %s, %s, 10)", (d, symbol, side))
+    for everything, expected in ((False, nightly), (True, full_history)):
+        statuses = _orders_eod_tests(url, everything)
+        assert len(statuses) == 2 and "orders_eod_latest_day_valid" in statuses, statuses
+        failed = "fail" in statuses.values()
+        assert ("fail" if failed else "pass") == expected, statuses

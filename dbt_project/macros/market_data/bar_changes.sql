@@ -1,8 +1,8 @@
 {#
     Which symbols the incremental build of int_bars_processed (`stored`, its own {{ this }}) recomputes
     tonight, and from where: one row per symbol with mode 'full' (its whole history) or 'tail' (only the
-    days after its last structurally clean stored day), context_from (the first raw day the steps read)
-    and write_from (the first day written). Symbols not listed stay as stored.
+    days after its last structurally clean stored day), context_from (the first raw day the steps read),
+    write_from (the first day written) and read_until (a tail symbol's newest raw day, stored or fresh). Symbols not listed stay as stored.
 
     A symbol is recomputed in full when
       - a source sent it for the first time;
@@ -55,6 +55,7 @@ fresh_series as (
         fresh_raw.source,
         fresh_raw.symbol,
         min(fresh_raw.d) as first_fresh_d,
+        max(fresh_raw.d) as last_fresh_d,
         (
             select max(stored_rows.d) from {{ stored }} as stored_rows
             where stored_rows.source = fresh_raw.source and stored_rows.symbol = fresh_raw.symbol
@@ -182,6 +183,7 @@ stored_state as (
 
     select distinct on (newest_per_source.symbol)
         newest_per_source.symbol,
+        newest_per_source.d as newest_d,
         newest_per_source.actions_fingerprint,
         position('symbol_not_in_universe' in newest_per_source.reasons) > 0 as was_unknown
 
@@ -319,7 +321,15 @@ tail_bounds as (
     select
         write_bounds.symbol,
         write_bounds.write_from,
-        coalesce(min(context_day.d), write_bounds.write_from) as context_from
+        coalesce(min(context_day.d), write_bounds.write_from) as context_from,
+        -- the symbol's newest raw day: every raw row is stored or fresh (the days a tail read probes)
+        greatest(
+            (select stored_state.newest_d from stored_state where stored_state.symbol = write_bounds.symbol),
+            (
+                select max(fresh_series.last_fresh_d) from fresh_series
+                where fresh_series.symbol = write_bounds.symbol
+            )
+        ) as read_until
 
     from write_bounds
     cross join sources
@@ -343,7 +353,8 @@ final as (
         symbol,
         'full' as mode,
         '-infinity'::date as context_from,
-        '-infinity'::date as write_from
+        '-infinity'::date as write_from,
+        'infinity'::date as read_until
 
     from full_symbols
 
@@ -353,7 +364,8 @@ final as (
         symbol,
         'tail',
         context_from,
-        write_from
+        write_from,
+        read_until
 
     from tail_bounds
 
@@ -364,7 +376,8 @@ final as (
         tail_candidates.symbol,
         'full',
         '-infinity'::date,
-        '-infinity'::date
+        '-infinity'::date,
+        'infinity'::date
 
     from tail_candidates
     where tail_candidates.symbol not in (select tail_bounds.symbol from tail_bounds)

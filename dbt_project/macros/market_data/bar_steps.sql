@@ -13,22 +13,22 @@
 
 {#- Every raw bar of every source in one shape, ranked by source preference (RT_PRIMARY_SOURCE first, then
     the other live vendor, then the file source); key_copies counts a key's rows in its source. With a
-    `scope` CTE, only its symbols from its context_from on. -#}
+    `scope` CTE, only its symbols from its context_from on: see rt_bars_scoped_raw_ctes. -#}
 {% macro rt_bars_unified_ctes(output, scope=none) %}
 {%- set primary = var('rt_primary_source') %}
+{%- if scope is not none %}
+{{ rt_bars_scoped_raw_ctes(output ~ '_raw', scope) }},
+{%- else %}
 {{ output }}_raw as (
 
     {%- for source_name in ['fmp', 'yfinance', 'sample'] %}
     select staged.*
     from {{ ref('stg_' ~ source_name ~ '__bars') }} as staged
-    {%- if scope is not none %}
-    inner join {{ scope }} as scope
-        on staged.symbol = scope.symbol and staged.d >= scope.context_from
-    {%- endif %}
     {{ "union all" if not loop.last }}
     {%- endfor %}
 
 ),
+{%- endif %}
 
 {{ output }} as (
 
@@ -391,3 +391,73 @@
 
 )
 {% endmacro %}
+
+
+{#- The raw rows of the `scope` CTE's symbols from each one's context_from on (output: the staged rows).
+    Staging normalizes the symbol (upper(trim(symbol))), so a join on it cannot use the raw tables' key
+    index, and a plain join read and sorted all of raw every night (2.5M rows, 4.5 s at 20 years). Instead,
+    per source:
+      - the symbols recomputed from a recent day (mode 'tail') read the source's rows of each calendar day
+        from the earliest of their context days to the newest of their raw days (read_until): one probe of
+        the raw index on d per day, when that is at most `max_days` days;
+      - the symbols recomputed in full, and every symbol when the tail spans more than `max_days` days, are
+        joined to the whole staged table as before. That join is under a condition that does not depend on
+        a row (`needs_scan`), so on a night without them it is not run at all.
+    The two parts are disjoint and together are exactly the rows the plain join gives. -#}
+{% macro rt_bars_scoped_raw_ctes(output, scope, max_days=100) %}
+{{ output }}_plan as materialized (
+
+    select
+        min(context_from) filter (where mode = 'tail') as from_d,
+        max(read_until) filter (where mode = 'tail') as until_d,
+        coalesce(
+            max(read_until) filter (where mode = 'tail') - min(context_from) filter (where mode = 'tail'), 0
+        ) <= {{ max_days }} as probe_days,
+        bool_or(mode = 'full')
+        or coalesce(
+            max(read_until) filter (where mode = 'tail') - min(context_from) filter (where mode = 'tail'), 0
+        ) > {{ max_days }} as needs_scan
+
+    from {{ scope }}
+
+),
+
+{{ output }}_days as materialized (
+
+    select days.d::date as d
+    from {{ output }}_plan as plan
+    cross join generate_series(plan.from_d, plan.until_d, interval '1 day') as days (d)
+    where plan.probe_days
+
+),
+
+{{ output }} as (
+
+    {%- for source_name in ['fmp', 'yfinance', 'sample'] %}
+    {%- set staged_relation = ref('stg_' ~ source_name ~ '__bars') %}
+    select staged.*
+    from {{ output }}_days as days
+    cross join lateral (
+        select day_rows.*
+        from {{ staged_relation }} as day_rows
+        where day_rows.d = days.d
+        offset 0  -- one probe of the raw index on d per day (the planner would otherwise join on symbol)
+    ) as staged
+    inner join {{ scope }} as scope
+        on staged.symbol = scope.symbol and staged.d >= scope.context_from
+    where scope.mode = 'tail'
+
+    union all
+
+    select staged.*
+    from {{ staged_relation }} as staged
+    inner join {{ scope }} as scope
+        on staged.symbol = scope.symbol and staged.d >= scope.context_from
+    where
+        (select plan.needs_scan from {{ output }}_plan as plan)
+        and (scope.mode = 'full' or not (select plan.probe_days from {{ output }}_plan as plan))
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+
+)
+{%- endmacro %}

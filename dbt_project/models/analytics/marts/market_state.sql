@@ -43,6 +43,12 @@ signals as not materialized (
 
 ),
 
+decisions as not materialized (
+
+    select * from {{ ref('signals_decided') }}
+
+),
+
 {% if is_incremental() %}
 
 -- materialized on purpose: min(d) over a filter on computed_at would otherwise be planned as a walk of
@@ -57,10 +63,20 @@ fresh_indicator_days as materialized (
 
 ),
 
+-- the days of signals_daily's recent rows: its decisions (signals_decided) that have their indicator row,
+-- probed per decision (offset 0 keeps the probe from becoming a join: through the view, the planner
+-- expected a third of the decisions to be recent and hashed all of indicators_daily, 1.5 to 3 s at 20 y)
 fresh_signal_days as materialized (
 
-    select signals.d from signals
-    where signals.computed_at > (select coalesce(max(stored.computed_at), '-infinity') from {{ this }} as stored)
+    select decisions.d from decisions
+    where
+        decisions.computed_at
+        > (select coalesce(max(stored.computed_at), '-infinity') from {{ this }} as stored)
+        and exists (
+            select 1 from indicators
+            where indicators.symbol = decisions.symbol and indicators.d = decisions.d
+            offset 0  -- noqa: AM09
+        )
 
 ),
 
@@ -73,24 +89,125 @@ recompute_from as (
 
 ),
 
-{% else %}
+-- the calendar days from the first recomputed day to the newest indicator day. A night has a few: each is
+-- probed through the index on d (probe_days). A range filter on d with a value the planner cannot see when
+-- it plans read the whole of indicators_daily and signals_decided (1.5 s at 20 years); a long span (a
+-- recomputed history) is still read as a range (the branches below are exclusive).
+newest_indicator_day as (
 
-recompute_from as (
-
-    select '-infinity'::date as from_d
+    select max(indicators.d) as d from indicators
 
 ),
 
-{% endif %}
+recompute_span as materialized (
+
+    select
+        recompute_from.from_d,
+        newest_indicator_day.d as until_d,
+        coalesce(newest_indicator_day.d - recompute_from.from_d <= 100, true) as probe_days
+
+    from recompute_from
+    cross join newest_indicator_day
+
+),
+
+probed_days as materialized (
+
+    select days.d::date as d
+
+    from recompute_span
+    cross join generate_series(recompute_span.from_d, recompute_span.until_d, interval '1 day') as days (d)
+    where recompute_span.probe_days
+
+),
+
+trading_days as (
+
+    select probed_days.d
+
+    from probed_days
+    where
+        exists (
+            select 1 from indicators
+            where indicators.d = probed_days.d
+        )
+
+    union all
+
+    select distinct indicators.d
+
+    from indicators
+    where
+        not (select recompute_span.probe_days from recompute_span)
+        and indicators.d >= (select recompute_from.from_d from recompute_from)
+
+),
+
+probed_buy_candidates as (
+
+    select
+        probed_days.d,
+        day_buys.n_buy_candidates
+
+    from probed_days
+    cross join lateral (
+        select count(*) as n_buy_candidates
+
+        from signals
+        where signals.d = probed_days.d and signals.strategy = 'COMBINED' and signals.direction = 'buy'
+    ) as day_buys
+
+),
+
+buy_candidates as (
+
+    select
+        d,
+        n_buy_candidates
+
+    from probed_buy_candidates
+
+    union all
+
+    select
+        d,
+        count(*) as n_buy_candidates
+
+    from signals
+    where
+        not (select recompute_span.probe_days from recompute_span)
+        and strategy = 'COMBINED'
+        and direction = 'buy'
+        and d >= (select recompute_from.from_d from recompute_from)
+    group by d
+
+),
+
+{% else %}
 
 trading_days as (
 
     select distinct indicators.d
 
     from indicators
-    where indicators.d >= (select recompute_from.from_d from recompute_from)
 
 ),
+
+buy_candidates as (
+
+    select
+        d,
+        count(*) as n_buy_candidates
+
+    from signals
+    where
+        strategy = 'COMBINED'
+        and direction = 'buy'
+    group by d
+
+),
+
+{% endif %}
 
 -- the filter symbol's whole history (a few thousand rows, by index): its 20-day windows need the days
 -- before the recomputed ones
@@ -128,21 +245,6 @@ filter_windows as (
     from filter_bars
 
     window last_20_bars as (partition by symbol order by d rows between 19 preceding and current row)
-
-),
-
-buy_candidates as (
-
-    select
-        d,
-        count(*) as n_buy_candidates
-
-    from signals
-    where
-        strategy = 'COMBINED'
-        and direction = 'buy'
-        and d >= (select recompute_from.from_d from recompute_from)
-    group by d
 
 ),
 
