@@ -74,6 +74,23 @@ members as (
 
 {% endif %}
 
+-- The orders whose symbol was an index member on the order's day, found by one join on the symbol: a
+-- correlated exists() here probed every membership row once per order (10 s on the sample).
+member_orders as (
+
+    select distinct
+        orders.d,
+        orders.symbol
+
+    from orders
+    inner join members
+        on
+            orders.symbol = members.symbol
+            and orders.d >= members.added_d
+            and (members.removed_d is null or orders.d < members.removed_d)
+
+),
+
 days as (
 
     select
@@ -157,12 +174,7 @@ final as (
         {{ var('rt_max_exposure_per_sector') | float }}::numeric * days.equity as sector_cap_value,
         coalesce(market.bull_gate, false) as gate_open,
         cooldown.symbol is not null as in_cooldown,
-        exists(
-            select 1 from members
-            where
-                members.symbol = orders.symbol and members.added_d <= orders.d
-                and (members.removed_d is null or orders.d < members.removed_d)
-        ) as is_member,
+        member_orders.symbol is not null as is_member,
         signals.close::numeric as signal_close,
         signals.atr_14::numeric as signal_atr_14,
         case
@@ -191,6 +203,8 @@ final as (
         on orders.d = held.d and orders.symbol = held.symbol
     left join cooldown
         on orders.d = cooldown.d and orders.symbol = cooldown.symbol
+    left join member_orders
+        on orders.d = member_orders.d and orders.symbol = member_orders.symbol
 
 )
 
