@@ -195,7 +195,7 @@ def start_embedded(settings: Settings | None = None) -> DbUrl:
             raise DatabaseError(f"initdb failed in {pgdata}: {result.stderr.strip()}")
         # Settings for a single-user analytics box: a bit more memory for window functions and sorts.
         with open(pgdata / "postgresql.auto.conf", "a") as conf:
-            conf.write("work_mem = '64MB'\nmaintenance_work_mem = '256MB'\nshared_buffers = '256MB'\n")
+            conf.write(f"work_mem = '{s.work_mem_mb}MB'\nmaintenance_work_mem = '256MB'\nshared_buffers = '256MB'\n")
             conf.write("max_connections = 50\nshared_preload_libraries = 'pg_stat_statements'\n")
     if not embedded_is_running(s):
         log = pgdata / "server.log"

@@ -97,6 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("RT_EMBEDDED_PORT", "int", 54329, "port of the embedded Postgres", "database and files", low=1024, high=65535),
     _s("RT_EMBEDDED_DB", "str", "rapidtrader", "database name on the embedded Postgres", "database and files"),
     _s("RT_DBT_THREADS", "int", 4, "dbt threads", "database and files", low=1, high=64),
+    _s("RT_WORK_MEM_MB", "int", 64, "memory of each sort or hash in dbt's sessions and the embedded server, MB (work_mem)", "database and files", low=4, high=4096),
     _s("RT_STATE_DIR", "path", ".rt", "embedded database, dbt profile and logs of dbt", "database and files"),
     _s("RT_LOG_DIR", "path", "logs", "log folder", "database and files"),
     _s("RT_REPORT_DIR", "path", "reports", "folder of the daily report", "database and files"),

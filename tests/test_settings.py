@@ -147,3 +147,13 @@ def test_a_setting_reaches_sql_as_a_literal_even_when_validation_is_bypassed(scr
     compiled = next(tmp_path.rglob("compiled/**/market_state.sql")).read_text()
     assert "where symbol = 'SPY'' or 1=1 or symbol='''" in compiled
     assert "symbol = 'SPY' or" not in compiled
+
+
+def test_dbt_sessions_run_with_the_work_mem_setting(pg_server, monkeypatch):
+    """dbt's sessions get RT_WORK_MEM_MB as work_mem on any server, not the server's default (4 MB on a
+    stock PostgreSQL, where a full rebuild's sorts spilled to disk)."""
+    monkeypatch.setenv("RT_WORK_MEM_MB", "12")
+    show = ["show", "--inline", "select current_setting('work_mem') as work_mem", "--output", "json"]
+    result = run_dbt(show, pg_server, capture=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert '"work_mem": "12MB"' in result.stdout, result.stdout[-2000:]
