@@ -9,6 +9,8 @@
 -- filter settings it was built with are recorded in the table's comment; when they differ from the current
 -- ones, the pre-hook empties the table and every day is computed again (macros/analytics/rule_settings.sql).
 -- A change of the signal settings reaches back the same way: signals_decided rewrites every row.
+-- signals_decided is read only by an incremental night (its ref sits in the is_incremental() branch):
+-- depends_on: {{ ref('signals_decided') }}
 {{
     config(
         materialized='incremental',
@@ -43,13 +45,13 @@ signals as not materialized (
 
 ),
 
+{% if is_incremental() %}
+
 decisions as not materialized (
 
     select * from {{ ref('signals_decided') }}
 
 ),
-
-{% if is_incremental() %}
 
 -- materialized on purpose: min(d) over a filter on computed_at would otherwise be planned as a walk of
 -- the d index from the oldest day (measured 6 s at 20 years); these read only the rows of recent runs
