@@ -804,9 +804,9 @@ declare
     v_compact_every integer;
     v_days integer := 0;
 begin
-    drop view if exists _rtl_bar_prices;
+    drop view if exists _rtl_bar_prices, _rtl_bars;
     drop table if exists
-        _rtl_runs, _rtl_out, _rtl_pos, _rtl_orders, _rtl_stops, _rtl_cal, _rtl_bars, _rtl_sym, _rtl_sig,
+        _rtl_runs, _rtl_out, _rtl_pos, _rtl_orders, _rtl_stops, _rtl_cal, _rtl_sym, _rtl_sig,
         _rtl_gate, _rtl_sells, _rtl_buys, _rtl_hit, _rtl_cand, _rtl_member, _rtl_pos_live, _rtl_runs_live,
         _rtl_orders_live;
 
@@ -904,16 +904,15 @@ begin
     analyze _rtl_runs;
 
     -- Inputs of the new days only: adjusted bars, COMBINED buy/sell signals with sector, the market gate.
+    -- The bars are a view of the window, not a copy: a step reads a few dozen bars of one day through the
+    -- bars' own index on (symbol, d), and copying and indexing the window's 632k bars cost about 0.7 s of
+    -- a backtest. The steps read a day's bars in exact numeric, cast as they are read. Temp views outlive
+    -- the transaction, so both are dropped before the call returns.
     execute format(
-        'create temp table _rtl_bars on commit drop as'
+        'create temp view _rtl_bars as'
         ' select symbol, d, adj_open, adj_high, adj_low, adj_close, volume'
-        ' from %s where d >= $1 and d <= $2', p_bars
-    ) using v_from, v_to;
-    create index on _rtl_bars (d, symbol);
-    analyze _rtl_bars;
-    -- The steps read a day's bars in exact numeric, cast as they are read: casting every bar of the window
-    -- when the temp table is written cost about 1 s of a backtest (632k bars), and a step reads a few
-    -- dozen. The view goes with _rtl_bars at commit.
+        ' from %s where d >= %L and d <= %L', p_bars, v_from, v_to
+    );
     create temp view _rtl_bar_prices as
     select
         symbol, d, adj_open::numeric as open, adj_high::numeric as high, adj_low::numeric as low,
@@ -1018,6 +1017,8 @@ begin
             o.slippage, o.bars_missing
         )::udf.rt_ledger_row_v2
     from _rtl_out as o;
+
+    drop view _rtl_bar_prices, _rtl_bars;
 end;
 $fn$;
 
