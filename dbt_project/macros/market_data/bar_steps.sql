@@ -7,8 +7,11 @@
         (the whole history; for analysts and the unit tests of each step);
       - the incremental int_bars_processed, over only the symbols whose raw data changed and, for a symbol
         that only gained days, only its recent rows (the `scope` CTE: symbol, context_from).
-    Every window is partitioned by (source, symbol) or (symbol, d), so a symbol computed alone gives the
+    Every window is partitioned by (symbol, source) or (symbol, d), so a symbol computed alone gives the
     rows it gives in the whole history; the scope's context rows cover what the windows look back on.
+    Every window lists symbol first: the rows of one step's window come out sorted by symbol, so the next
+    window only sorts within each symbol (an incremental sort) instead of sorting the history again, and
+    each step carries its rows on instead of joining its result back to its input on the bar key.
 #}
 
 {#- Every raw bar of every source in one shape, ranked by source preference (RT_PRIMARY_SOURCE first, then
@@ -39,7 +42,7 @@
             when source in ('fmp', 'yfinance') then 2
             else 3
         end as source_priority,
-        count(*) over (partition by source, symbol, d) as key_copies
+        count(*) over (partition by symbol, source, d) as key_copies
 
     from {{ output }}_raw
 
@@ -119,7 +122,12 @@
             case when copies.distinct_versions = 1 and bars.dup_seq > 0 then 'duplicate_key' end,
             case when copies.distinct_versions > 1 then 'duplicate_key_conflict' end,
             case when bars.d > (now() at time zone 'America/New_York')::date then 'future_date' end,
-            case when universe.symbol is null then 'symbol_not_in_universe' end
+            -- a lookup in the hashed list, not a join: a join's row estimate on this CTE (hundreds of times
+            -- the real rows) made every later step of a full build sort on disk
+            case
+                when not coalesce(bars.symbol in (select universe.symbol from {{ output }}_universe as universe), false)
+                    then 'symbol_not_in_universe'
+            end
         ) as reasons
 
     from {{ input }} as bars
@@ -128,8 +136,6 @@
             bars.source = copies.source
             and bars.symbol = copies.symbol
             and bars.d = copies.d
-    left join {{ output }}_universe as universe
-        on bars.symbol = universe.symbol
 
 ),
 
@@ -190,29 +196,57 @@
 {% endmacro %}
 
 
+{#- The columns every bar carries from int_bars_validated on (the validated and adjusted steps list them). -#}
+{% macro rt_validated_bar_columns() -%}
+    {{ return([
+        'source', 'symbol', 'd', 'dup_seq', 'open', 'high', 'low', 'close', 'adj_close', 'volume', 'unreadable',
+        'source_priority', 'source_ref', 'loaded_at', 'is_structurally_clean', 'reasons', 'is_clean',
+    ]) }}
+{%- endmacro %}
+
+
 {#- Isolated bad prints: a structurally clean close that jumps more than RT_SPIKE_PCT (25%) away from the
     previous clean close while the next clean close is back within RT_SPIKE_REVERT_PCT (5%) of the previous
     one. A real move (earnings gap, split) does not revert the next day; a bad print (LNT 2016-05-19, NWL
     2017-09-14 in the sample) does. The newest bar of a symbol has no next bar and is never flagged (it is
-    decided again when the next day arrives). Output: (source, symbol, d, dup_seq) of the spikes. -#}
-{% macro rt_bars_spikes_ctes(input, output) %}
+    decided again when the next day arrives). Output: every structurally clean bar of `input`, all its
+    columns, with is_spike. -#}
+{% macro rt_bars_spike_flags_ctes(input, output) %}
 {{ output }}_neighbours as (
 
     select
-        source,
-        symbol,
-        d,
-        dup_seq,
-        close,
+        *,
         lag(close) over by_symbol as prev_close,
         lead(close) over by_symbol as next_close
 
     from {{ input }}
     where is_clean
 
-    window by_symbol as (partition by source, symbol order by d)
+    window by_symbol as (partition by symbol, source order by d)
 
 ),
+
+{{ output }} as (
+
+    select
+        *,
+        coalesce(
+            prev_close > 0
+            and next_close > 0
+            and {{ rt_float_cmp('abs(close / prev_close - 1)', '>', var('rt_spike_pct') | float) }}
+            and {{ rt_float_cmp('abs(next_close / prev_close - 1)', '<', var('rt_spike_revert_pct') | float) }},
+            false
+        ) as is_spike
+
+    from {{ output }}_neighbours
+
+)
+{% endmacro %}
+
+
+{#- The isolated bad prints (rt_bars_spike_flags_ctes) as keys. Output: (source, symbol, d, dup_seq). -#}
+{% macro rt_bars_spikes_ctes(input, output) %}
+{{ rt_bars_spike_flags_ctes(input, output ~ '_flagged') }},
 
 {{ output }} as (
 
@@ -222,51 +256,44 @@
         d,
         dup_seq
 
-    from {{ output }}_neighbours
-    where
-        prev_close > 0
-        and next_close > 0
-        and {{ rt_float_cmp('abs(close / prev_close - 1)', '>', var('rt_spike_pct') | float) }}
-        and {{ rt_float_cmp('abs(next_close / prev_close - 1)', '<', var('rt_spike_revert_pct') | float) }}
+    from {{ output }}_flagged
+    where is_spike
 
 )
 {% endmacro %}
 
 
-{#- Every bar with all its quarantine reasons: the structural ones plus isolated_price_spike. -#}
-{% macro rt_bars_validated_ctes(checked, spikes, output) %}
+{#- Every bar of `checked` with all its quarantine reasons: the structural ones plus isolated_price_spike.
+    A structurally clean bar comes with its spike decision (rt_bars_spike_flags_ctes), a malformed one
+    straight from `checked`: nothing is joined back on the bar key. -#}
+{% macro rt_bars_validated_ctes(checked, output) %}
+{%- set carried = rt_validated_bar_columns() | reject('in', ['is_structurally_clean', 'reasons', 'is_clean']) | list %}
+{{ rt_bars_spike_flags_ctes(checked, output ~ '_spike_flags') }},
+
 {{ output }} as (
 
     select
-        checked.source,
-        checked.symbol,
-        checked.d,
-        checked.dup_seq,
-        checked.open,
-        checked.high,
-        checked.low,
-        checked.close,
-        checked.adj_close,
-        checked.volume,
-        checked.unreadable,
-        checked.source_priority,
-        checked.source_ref,
-        checked.loaded_at,
-        checked.is_clean as is_structurally_clean,
-        concat_ws(
-            ',',
-            nullif(checked.reasons, ''),
-            case when spikes.symbol is not null then 'isolated_price_spike' end
-        ) as reasons,
-        checked.is_clean and spikes.symbol is null as is_clean
+        {%- for column in carried %}
+        {{ column }},
+        {%- endfor %}
+        true as is_structurally_clean,
+        case when is_spike then 'isolated_price_spike' else '' end as reasons,
+        not is_spike as is_clean
 
-    from {{ checked }} as checked
-    left join {{ spikes }} as spikes
-        on
-            checked.source = spikes.source
-            and checked.symbol = spikes.symbol
-            and checked.d = spikes.d
-            and checked.dup_seq = spikes.dup_seq
+    from {{ output }}_spike_flags
+
+    union all
+
+    select
+        {%- for column in carried %}
+        {{ column }},
+        {%- endfor %}
+        false as is_structurally_clean,
+        reasons,
+        false as is_clean
+
+    from {{ checked }}
+    where not is_clean
 
 )
 {% endmacro %}
@@ -278,8 +305,11 @@
     previous close), else 1; 1 on a symbol's newest bar. split_factor: shares one share of that day became
     through later splits (informational: vendors send split-adjusted prices). An event on day e applies to
     bars before e only. With a `scope` CTE, only its symbols' events from its context_from on (a bar's
-    factors depend on later events only). Output: the clean bars with adj_factor and split_factor. -#}
+    factors depend on later events only). The bars ride through the event stream with all their columns
+    (rt_validated_bar_columns), so they are not joined back. Output: the clean bars with vendor_adj_close,
+    adj_factor and split_factor. -#}
 {% macro rt_bars_adjusted_ctes(input, output, scope=none) %}
+{%- set bar_columns = rt_validated_bar_columns() %}
 {{ output }}_actions as (
 
     select actions.*
@@ -294,11 +324,10 @@
 {{ output }}_stream as (
 
     select
-        source,
-        symbol,
-        d,
+        {%- for column in bar_columns %}
+        {{ column }},
+        {%- endfor %}
         1 as kind,
-        close,
         null::double precision as dividend,
         0::double precision as ln_split
 
@@ -308,11 +337,10 @@
     union all
 
     select
-        source,
-        symbol,
-        d,
+        {%- for column in bar_columns %}
+        {{ column if column in ['source', 'symbol', 'd'] else 'null' }},
+        {%- endfor %}
         0 as kind,
-        null as close,
         value as dividend,
         0 as ln_split
 
@@ -322,11 +350,10 @@
     union all
 
     select
-        source,
-        symbol,
-        d,
+        {%- for column in bar_columns %}
+        {{ column if column in ['source', 'symbol', 'd'] else 'null' }},
+        {%- endfor %}
         0 as kind,
-        null as close,
         null as dividend,
         ln(value) as ln_split
 
@@ -348,7 +375,7 @@
 
     from {{ output }}_stream
 
-    window by_date as (partition by source, symbol order by d, kind)
+    window by_date as (partition by symbol, source order by d, kind)
 
 ),
 
@@ -363,7 +390,7 @@
 
     -- descending: a bar sorts before an event of its own date, so only later events are summed
     window later_first as (
-        partition by source, symbol order by d desc, kind desc
+        partition by symbol, source order by d desc, kind desc
         rows between unbounded preceding and current row
     )
 
@@ -372,22 +399,18 @@
 {{ output }} as (
 
     select
-        bars.*,
-        bars.adj_close as vendor_adj_close,
+        {%- for column in bar_columns %}
+        {{ column }},
+        {%- endfor %}
+        adj_close as vendor_adj_close,
         case
-            when bars.adj_close is not null then bars.adj_close / bars.close
-            else exp(factors.ln_dividend_factor)
+            when adj_close is not null then adj_close / close
+            else exp(ln_dividend_factor)
         end as adj_factor,
-        exp(factors.ln_split_factor) as split_factor
+        exp(ln_split_factor) as split_factor
 
-    from {{ input }} as bars
-    inner join {{ output }}_factored as factors
-        on
-            bars.source = factors.source
-            and bars.symbol = factors.symbol
-            and bars.d = factors.d
-            and factors.kind = 1
-    where bars.is_clean
+    from {{ output }}_factored
+    where kind = 1
 
 )
 {% endmacro %}

@@ -43,9 +43,7 @@ scope as materialized (
 
 {{ rt_bars_checked_ctes('unified', 'checked') }},
 
-{{ rt_bars_spikes_ctes('checked', 'spikes') }},
-
-{{ rt_bars_validated_ctes('checked', 'spikes', 'validated') }},
+{{ rt_bars_validated_ctes('checked', 'validated') }},
 
 {{ rt_bars_adjusted_ctes('validated', 'adjusted', 'scope' if is_incremental() else none) }},
 
@@ -64,59 +62,94 @@ actions_fingerprints as (
 
 ),
 
+-- the clean bars with their factors and whether each is the chosen bar of its (symbol, d), then the
+-- bars kept out; columns widest first (8-byte, 4-byte, booleans, text) so no row pays alignment padding
 processed as (
 
     select
-        validated.source,
-        validated.symbol,
-        validated.d,
-        validated.dup_seq,
-        validated.source_priority,
-        validated.open,
-        validated.high,
-        validated.low,
-        validated.close,
-        validated.adj_close,
-        validated.volume,
-        validated.unreadable,
+        open,
+        high,
+        low,
+        close,
+        adj_close,
+        volume,
+        loaded_at,
+        adj_factor,
+        split_factor,
+        d,
+        dup_seq,
+        source_priority,
+        is_structurally_clean,
+        is_clean,
+        row_number() over (partition by symbol, d order by source_priority, source) = 1 as is_chosen,
+        source,
+        symbol,
+        reasons,
+        unreadable,
         -- where a quarantined bar came from (bars_quarantine shows it); a clean bar's is in the raw table
-        case when not validated.is_clean then validated.source_ref end as source_ref,
-        validated.loaded_at,
-        validated.is_structurally_clean,
-        validated.reasons,
-        validated.is_clean,
-        adjusted.adj_factor,
-        adjusted.split_factor,
-        coalesce(
-            validated.is_clean
-            and row_number() over (
-                partition by validated.symbol, validated.d, validated.is_clean
-                order by validated.source_priority, validated.source
-            ) = 1,
-            false
-        ) as is_chosen
+        null::text as source_ref
+
+    from adjusted
+
+    union all
+
+    select
+        open,
+        high,
+        low,
+        close,
+        adj_close,
+        volume,
+        loaded_at,
+        null::double precision as adj_factor,
+        null::double precision as split_factor,
+        d,
+        dup_seq,
+        source_priority,
+        is_structurally_clean,
+        is_clean,
+        false as is_chosen,
+        source,
+        symbol,
+        reasons,
+        unreadable,
+        source_ref
 
     from validated
-    left join adjusted
-        on
-            validated.source = adjusted.source
-            and validated.symbol = adjusted.symbol
-            and validated.d = adjusted.d
-            and validated.dup_seq = adjusted.dup_seq
+    where not is_clean
 
 ),
 
 final as (
 
     select
-        processed.*,
+        processed.open,
+        processed.high,
+        processed.low,
+        processed.close,
+        processed.adj_close,
+        processed.volume,
+        processed.loaded_at,
+        processed.adj_factor,
+        processed.split_factor,
         coalesce(actions_fingerprints.actions_fingerprint, 0) as actions_fingerprint,
+        '{{ run_started_at }}'::timestamptz as computed_at,
+        processed.d,
+        processed.dup_seq,
+        processed.source_priority,
         {% if is_incremental() %}
         scope.write_from as rewrite_from,
         {% else %}
         '-infinity'::date as rewrite_from,
         {% endif %}
-        '{{ run_started_at }}'::timestamptz as computed_at
+        processed.is_structurally_clean,
+        processed.is_clean,
+        processed.is_chosen,
+        processed.source,
+        processed.symbol,
+        processed.reasons,
+        processed.unreadable,
+        processed.source_ref
 
     from processed
     left join actions_fingerprints

@@ -10,12 +10,6 @@ checked as (
 
 ),
 
-spikes as (
-
-    select * from {{ ref('int_bars_spikes') }}
-
-),
-
-{{ rt_bars_validated_ctes('checked', 'spikes', 'validated') }}
+{{ rt_bars_validated_ctes('checked', 'validated') }}
 
 select * from validated
