@@ -804,9 +804,14 @@ declare
     v_compact_every integer;
     v_days integer := 0;
 begin
-    drop view if exists _rtl_bar_prices, _rtl_bars;
+    drop view if exists _rtl_bar_prices;
+    -- _rtl_bars is a view of this call's window; an earlier ledger version called in the same transaction
+    -- (the v1 ledger a test compares with) leaves a temp table of that name, which the next statement drops
+    if exists (select 1 from pg_class where oid = to_regclass('pg_temp._rtl_bars') and relkind = 'v') then
+        drop view _rtl_bars;
+    end if;
     drop table if exists
-        _rtl_runs, _rtl_out, _rtl_pos, _rtl_orders, _rtl_stops, _rtl_cal, _rtl_sym, _rtl_sig,
+        _rtl_runs, _rtl_out, _rtl_pos, _rtl_orders, _rtl_stops, _rtl_cal, _rtl_bars, _rtl_sym, _rtl_sig,
         _rtl_gate, _rtl_sells, _rtl_buys, _rtl_hit, _rtl_cand, _rtl_member, _rtl_pos_live, _rtl_runs_live,
         _rtl_orders_live;
 
