@@ -173,8 +173,6 @@ create or replace function udf.rt_ledger_fill_orders_v2(p_day date)
 returns void
 language plpgsql
 as $fn$
-declare
-    v_rows integer;
 begin
     delete from _rtl_sells;
     insert into _rtl_sells
@@ -193,36 +191,30 @@ begin
     inner join _rtl_runs as r on r.run_id = o.run_id
     left join _rtl_bar_prices as b on b.d = p_day and b.symbol = o.symbol
     where o.side = 'sell';
-    get diagnostics v_rows = row_count;
 
-    -- on a day with no sell order (or, below, no buy order) the statements that follow would change nothing:
-    -- skipped, because a day's fixed cost of statements is most of a one-run ledger's time
-    if v_rows > 0 then
-        insert into _rtl_out (
-            run_id, d, record_type, seq, symbol, side, qty, ordered_qty, price, status, reason, commission,
-            slippage
-        )
-        select
-            s.run_id, p_day, 'fill', s.seq, s.symbol, 'sell', case when s.is_filled then s.held_qty else 0 end,
-            s.ordered_qty, case when s.is_filled then s.price else s.open end,
-            case when s.is_filled then 'filled' else 'expired' end,
-            case when not s.published then 'not_published' end,
-            case when s.is_filled then udf.rt_commission_v2(
-                s.held_qty, s.price, r.commission_min, r.commission_per_share, r.commission_max_pct
-            ) else 0 end,
-            case when s.is_filled then s.held_qty * (s.open - s.price) else 0 end
-        from _rtl_sells as s
-        inner join _rtl_runs as r on r.run_id = s.run_id;
+    insert into _rtl_out (
+        run_id, d, record_type, seq, symbol, side, qty, ordered_qty, price, status, reason, commission, slippage
+    )
+    select
+        s.run_id, p_day, 'fill', s.seq, s.symbol, 'sell', case when s.is_filled then s.held_qty else 0 end,
+        s.ordered_qty, case when s.is_filled then s.price else s.open end,
+        case when s.is_filled then 'filled' else 'expired' end,
+        case when not s.published then 'not_published' end,
+        case when s.is_filled then udf.rt_commission_v2(
+            s.held_qty, s.price, r.commission_min, r.commission_per_share, r.commission_max_pct
+        ) else 0 end,
+        case when s.is_filled then s.held_qty * (s.open - s.price) else 0 end
+    from _rtl_sells as s
+    inner join _rtl_runs as r on r.run_id = s.run_id;
 
-        insert into _rtl_out (run_id, d, record_type, symbol, event)
-        select run_id, p_day, 'event', symbol, 'EXIT' from _rtl_sells where is_filled;
+    insert into _rtl_out (run_id, d, record_type, symbol, event)
+    select run_id, p_day, 'event', symbol, 'EXIT' from _rtl_sells where is_filled;
 
-        delete from _rtl_pos as p
-        using _rtl_sells as s
-        where s.is_filled and s.run_id = p.run_id and s.symbol = p.symbol;
+    delete from _rtl_pos as p
+    using _rtl_sells as s
+    where s.is_filled and s.run_id = p.run_id and s.symbol = p.symbol;
 
-        perform udf.rt_ledger_book_fills_v2(p_day);
-    end if;
+    perform udf.rt_ledger_book_fills_v2(p_day);
 
     -- Buys in rank order within each run: the k-th buy sees the cash the (k-1) before it left. One
     -- recursion step handles the k-th buy of every run at once. The price is the open plus slippage; the
@@ -308,11 +300,6 @@ begin
 
     insert into _rtl_buys
     select * from filled where k > 0;
-    get diagnostics v_rows = row_count;
-
-    if v_rows = 0 then
-        return;
-    end if;
 
     insert into _rtl_out (
         run_id, d, record_type, seq, symbol, side, qty, ordered_qty, price, status, reason, commission, slippage
@@ -346,8 +333,6 @@ create or replace function udf.rt_ledger_stops_v2(p_day date)
 returns void
 language plpgsql
 as $fn$
-declare
-    v_rows integer;
 begin
     -- only the positions whose count changes: an update writes a new row version that stays until commit
     update _rtl_pos as p
@@ -383,12 +368,6 @@ begin
         where r.delist_sessions > 0 and p.bars_missing >= r.delist_sessions
     ) as h
     inner join _rtl_runs as r on r.run_id = h.run_id;
-    get diagnostics v_rows = row_count;
-
-    -- most days nothing is stopped or delisted, and the statements below would change nothing
-    if v_rows = 0 then
-        return;
-    end if;
 
     insert into _rtl_out (
         run_id, d, record_type, seq, symbol, side, qty, ordered_qty, price, status, commission, slippage
