@@ -30,7 +30,14 @@ def profiles_dir() -> Path:
         return PROJECT_ROOT
     target = get_settings().state_dir / "dbt"
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "profiles.example.yml", target / "profiles.yml")
+    example = (PROJECT_ROOT / "profiles.example.yml").read_bytes()
+    profile = target / "profiles.yml"
+    if not profile.exists() or profile.read_bytes() != example:
+        # Replaced in one step, never rewritten in place: another job's dbt may be reading it right now
+        # (a copy truncates the file first, and a dbt that read it then found no profile).
+        partial = target / f".profiles.yml.{os.getpid()}"
+        partial.write_bytes(example)
+        os.replace(partial, profile)
     return target
 
 
