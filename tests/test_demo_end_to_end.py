@@ -383,6 +383,24 @@ def test_a_sweep_prints_its_best_runs_and_writes_its_page(sweep):
     assert rows == [("1", "30.0", "pit"), ("2", "25.0", "pit"), ("3", "35.0", "current"), ("4", "30.0", "pit")]
 
 
+def test_the_ledger_shards_split_the_runs_in_signal_set_order(sweep):
+    """The pass's two shards take equal shares of the runs in (signal set, run) order, and each shard's
+    signals view decides only the signal sets its own runs trade."""
+    url, _, sweep_id, _ = sweep
+    runs = _rows(
+        url,
+        "select ledger_shard, signal_set, run_id from intermediate.int_sweep_runs where sweep_id = %s",
+        (sweep_id,),
+    )
+    shards = {shard: [(int(s), int(r)) for sh, s, r in runs if sh == shard] for shard in ("0", "1")}
+    assert [len(shards["0"]), len(shards["1"])] == [len(SWEEP_RUNS) // 2, len(SWEEP_RUNS) - len(SWEEP_RUNS) // 2]
+    assert max(shards["0"]) < min(shards["1"])
+    assert len({s for s, _ in shards["0"]}) < len({s for _, s, _ in runs}), "a shard should skip a set"
+    for shard, members in shards.items():
+        decided = _rows(url, f"select distinct signal_set from intermediate.int_sweep_signals_shard_{shard}")  # noqa: S608
+        assert {int(r[0]) for r in decided} == {s for s, _ in members}, shard
+
+
 def test_every_sweep_run_equals_make_backtest_with_its_settings(sweep):
     """Orders placed, fills, events, daily cash and equity, the last day's positions, the round trips and
     the report of each run equal, to the cent, `make backtest` run with that run's settings."""

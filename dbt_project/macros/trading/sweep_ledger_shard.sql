@@ -1,9 +1,10 @@
 {#
-    The sweep's ledger pass over one shard of its runs: the runs whose run_id mod sweep_ledger_shards() is
-    `shard`. Runs are independent, so each shard is its own call of the ledger function in its own model,
-    and dbt builds the shards at once, one database backend each (the function is one plpgsql call, so one
-    call works one core). int_sweep_ledger is their union. Every shard decides all of the sweep's signal
-    sets again when it starts (int_sweep_signals is a view), so more shards than cores cost more than they
+    The sweep's ledger pass over one shard of its runs: the runs whose int_sweep_runs.ledger_shard is
+    `shard` (equal shares of the runs in signal-set order). Runs are independent, so each shard is its own
+    call of the ledger function in its own model, and dbt builds the shards at once, one database backend
+    each (the function is one plpgsql call, so one call works one core). int_sweep_ledger is their union.
+    Every shard decides the signal sets of its runs when it starts (int_sweep_signals_shard_<shard> is a
+    view); a set split between two shards is decided by both, so more shards than cores cost more than they
     save.
 #}
 
@@ -12,7 +13,6 @@
 
 
 {% macro sweep_ledger_shard(shard) %}
-{%- set n_shards = sweep_ledger_shards() %}
 {{ sweep_stored_config(['sweep_id', 'block', 'run_id', 'record_type', 'd']) }}
 -- The ledgers of the sweep being built: every run advanced together through the days by the one ledger
 -- function of the nightly ledger and the backtest (set-based over run and symbol), in one call per block:
@@ -25,7 +25,7 @@ with
 runs as (
 
     select * from {{ ref('int_sweep_runs') }}
-    where mod(run_id, {{ n_shards }}) = {{ shard }}
+    where ledger_shard = {{ shard }}
 
 ),
 
@@ -106,7 +106,7 @@ ledger as (
     cross join
         lateral udf.rt_ledger_advance_v2(
             p_bars => {{ rt_literal(ref('bars_daily')) }},
-            p_signals => {{ rt_literal(ref('int_sweep_signals')) }},
+            p_signals => {{ rt_literal(ref('int_sweep_signals_shard_' ~ shard)) }},
             p_market => {{ rt_literal(ref('market_state')) }},
             p_symbols => {{ rt_literal(ref('symbols')) }},
             p_membership => {{ rt_literal(ref('universe_membership')) }},

@@ -1,3 +1,3 @@
--- Shard 1 of the sweep's ledger pass: the runs whose run_id mod sweep_ledger_shards() is 1
+-- Shard 1 of the sweep's ledger pass: the runs whose int_sweep_runs.ledger_shard is 1
 -- (macros/trading/sweep_ledger_shard.sql).
 {{ sweep_ledger_shard(1) }}

@@ -1,9 +1,10 @@
 {{ config(materialized='view') }}
 
 -- The runs of the sweep being built (var rt_sweep_id), each with the signal set it trades: runs whose
--- signal settings are equal share one set (signals are decided once per set, int_sweep_signals), and the
--- run object the ledger function reads, with that set and the run's market filter added, lean (the
--- orders it placed and its last day's positions, not every blocked candidate and every day's positions).
+-- signal settings are equal share one set (signals are decided once per set and shard,
+-- int_sweep_signals_shard_<n>), the shard of the ledger pass it goes to, and the run object the ledger
+-- function reads, with that set and the run's market filter added, lean (the orders it placed and its last
+-- day's positions, not every blocked candidate and every day's positions).
 with
 
 requests as (
@@ -30,6 +31,23 @@ numbered as (
 
 ),
 
+-- The shards of the ledger pass (macros/trading/sweep_ledger_shard.sql) take equal shares of the runs in
+-- signal-set order, so each shard decides only the signal sets of its own runs (about half of them with
+-- two shards) and a grid with a single set still splits evenly.
+sharded as (
+
+    select
+        *,
+        (
+            (row_number() over (partition by sweep_id order by signal_set, run_id) - 1)
+            * {{ sweep_ledger_shards() }}
+            / count(*) over (partition by sweep_id)
+        )::integer as ledger_shard
+
+    from numbered
+
+),
+
 final as (
 
     select
@@ -40,6 +58,7 @@ final as (
         end_d,
         folds,
         signal_set,
+        ledger_shard,
         rt_rsi_buy,
         rt_rsi_sell,
         rt_enable_signal_confirm = 1 as confirm_on,
@@ -53,7 +72,7 @@ final as (
             'run_id', run_id, 'signal_set', signal_set, 'market_filter', rt_market_filter_enable = 1, 'lean', true
         ) as ledger_run
 
-    from numbered
+    from sharded
 
 )
 

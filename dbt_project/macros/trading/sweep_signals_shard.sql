@@ -1,11 +1,15 @@
+{#
+    The COMBINED signals of the signal sets that one shard of the sweep's ledger pass trades (its runs:
+    int_sweep_runs.ledger_shard = `shard`), decided inside the pass (the shard's call of the ledger function
+    reads its view, int_sweep_signals_shard_<shard>, once when it starts) by the nightly rules
+    (macros/analytics/signal_rules.sql) with each set's settings, over (signal set, symbol) series: the
+    sweep window's indicator rows of every equity plus, per symbol, the rows just before the window that
+    the confirmation and crossover counts look back on. Same columns as signals_daily's COMBINED rows, plus
+    signal_set. A set that no run of the shard trades is not decided: the runs go to the shards in
+    signal-set order, so two shards each decide about half of the sets.
+#}
+{% macro sweep_signals_shard(shard) %}
 {{ config(materialized='view') }}
-
--- The COMBINED signals of every signal set of the sweep being built, decided inside the sweep's pass
--- (each shard's call of the ledger function reads this view once, when it starts) by the nightly rules
--- (macros/analytics/signal_rules.sql) with each set's settings, over (signal set, symbol) series: the
--- sweep window's indicator rows of every equity plus, per symbol, the rows just before the window that
--- the confirmation and crossover counts look back on. Same columns as signals_daily's COMBINED rows, plus
--- signal_set.
 {%- set windows = var('rt_sma_windows').split(',') %}
 {%- set rules = {
     'rsi_buy': 'rt_rsi_buy',
@@ -21,6 +25,7 @@ with
 runs as (
 
     select * from {{ ref('int_sweep_runs') }}
+    where ledger_shard = {{ shard }}
 
 ),
 
@@ -180,3 +185,4 @@ final as (
 )
 
 select * from final
+{% endmacro %}

@@ -1,0 +1,3 @@
+-- The signals of the signal sets that shard 0 of the sweep's ledger pass trades
+-- (macros/trading/sweep_signals_shard.sql).
+{{ sweep_signals_shard(0) }}
