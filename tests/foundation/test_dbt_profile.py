@@ -6,12 +6,14 @@ import os
 import threading
 import time
 
+import pytest
+
 from rapidtrader import PROJECT_ROOT, dbt_runner
 
 
 def test_the_profile_is_written_once_and_a_stale_one_is_replaced(tmp_path, monkeypatch):
     if (PROJECT_ROOT / "profiles.yml").exists():
-        return  # a developer's own profiles.yml wins and nothing is written
+        pytest.skip("a developer's own profiles.yml wins and nothing is written")
     monkeypatch.setenv("RT_STATE_DIR", str(tmp_path))
     example = (PROJECT_ROOT / "profiles.example.yml").read_bytes()
 
@@ -32,7 +34,7 @@ def test_the_profile_is_written_once_and_a_stale_one_is_replaced(tmp_path, monke
 def test_a_reader_never_sees_a_partial_profile(tmp_path, monkeypatch):
     """Jobs running at the same time: while one replaces a stale profile, another reads it whole."""
     if (PROJECT_ROOT / "profiles.yml").exists():
-        return
+        pytest.skip("a developer's own profiles.yml wins and nothing is written")
     monkeypatch.setenv("RT_STATE_DIR", str(tmp_path))
     example = (PROJECT_ROOT / "profiles.example.yml").read_bytes()
     profile = dbt_runner.profiles_dir() / "profiles.yml"

@@ -182,12 +182,24 @@ def ledger_db(scratch_db) -> DbUrl:
 
 
 def _call(
-    schema: str, state: str | None, start: str | None, end: str | None, params: dict, publish_last: bool = True
+    schema: str,
+    state: str | None,
+    start: str | None,
+    end: str | None,
+    params: dict,
+    publish_last: bool = True,
+    runs: list[dict] | None = None,
 ) -> tuple[str, tuple]:
-    p = {**DEFAULTS, **params}
-    run = {"run_id": 1, **p}
+    """The function's call with one run of DEFAULTS + `params`, or with `runs` (each over DEFAULTS, its
+    run_id returned as the first column)."""
+    if runs is None:
+        runs = [{"run_id": 1, **DEFAULTS, **params}]
+        columns = "(a.entry).*"
+    else:
+        runs = [{**DEFAULTS, **run} for run in runs]
+        columns = "a.run_id, (a.entry).*"
     sql = (
-        "select (a.entry).* from udf.rt_ledger_advance_v2("
+        f"select {columns} from udf.rt_ledger_advance_v2("
         "%s, %s, %s, %s, %s, %s, %s::date, %s::date, %s::jsonb, %s) as a"
     )
     args = (
@@ -199,7 +211,7 @@ def _call(
         state,
         start,
         end,
-        json.dumps([run], default=str),
+        json.dumps(runs, default=str),
         publish_last,
     )
     return sql, args
@@ -226,6 +238,24 @@ def advance(
     finally:
         conn.close()
     return Ledger(rows)
+
+
+def advance_runs(url: DbUrl, runs: list[dict], *, schema: str = "inp", start: str | None = None) -> dict:
+    """One call with several runs (as a sweep shard makes it; each run over DEFAULTS): run_id -> its rows,
+    sorted."""
+    sql, args = _call(schema, None, start, None, {}, runs=runs)
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            rows = cur.fetchall()
+        conn.rollback()
+    finally:
+        conn.close()
+    by_run: dict[int, list[tuple]] = {}
+    for run_id, *entry in rows:
+        by_run.setdefault(run_id, []).append(tuple(str(v) for v in entry))
+    return {run_id: sorted(entries) for run_id, entries in by_run.items()}
 
 
 def advance_into(

@@ -5,11 +5,10 @@ sweep's pass: many runs advanced together give each run exactly the rows it gets
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from rapidtrader.db import connect
-from tests.ledger.conftest import DEFAULTS, advance, advance_into, random_world
+from tests.ledger.conftest import advance, advance_into, advance_runs, random_world
 
 
 def _rows(url, table: str) -> list[tuple]:
@@ -46,27 +45,6 @@ def test_night_by_night_equals_one_backtest(ledger_db):
     assert len(_rows(ledger_db, "backtest")) == len(full.rows)
 
 
-def _advance_runs(url, runs: list[dict], start: str) -> dict[int, list[tuple]]:
-    """One call of the ledger with these runs (as a sweep shard makes it): each run's rows, sorted."""
-    conn = connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "select a.run_id, (a.entry).* from udf.rt_ledger_advance_v2('inp.bars_daily', 'inp.signals_daily',"
-                " 'inp.market_state', 'inp.symbols', 'inp.universe_membership', null, %s::date, null, %s::jsonb,"
-                " true) as a",
-                (start, json.dumps(runs, default=str)),
-            )
-            rows = cur.fetchall()
-        conn.rollback()
-    finally:
-        conn.close()
-    by_run: dict[int, list[tuple]] = {}
-    for run_id, *entry in rows:
-        by_run.setdefault(run_id, []).append(tuple(str(v) for v in entry))
-    return {run_id: sorted(entries) for run_id, entries in by_run.items()}
-
-
 def test_many_runs_in_one_pass_equal_each_run_alone(ledger_db):
     """Twelve runs that differ in every risk and cost setting, advanced in one call as a sweep shard does,
     give each run exactly the rows of that run advanced alone. The call compacts its state tables on a
@@ -88,10 +66,10 @@ def test_many_runs_in_one_pass_equal_each_run_alone(ledger_db):
         {"cooldown_days": 0, "daily_risk_cap": Decimal("0.01")},
         {"enable_stop": False, "max_sector": Decimal("0.2"), "slippage_bps": Decimal("5")},
     ]
-    runs = [{**DEFAULTS, **settings, "run_id": 10 + i} for i, settings in enumerate(varied)]
-    together = _advance_runs(ledger_db, runs, days[0])
+    runs = [{**settings, "run_id": 10 + i} for i, settings in enumerate(varied)]
+    together = advance_runs(ledger_db, runs, start=days[0])
     assert sorted(together) == [run["run_id"] for run in runs]
-    alone = {run["run_id"]: _advance_runs(ledger_db, [run], days[0])[run["run_id"]] for run in runs}
+    alone = {run["run_id"]: advance_runs(ledger_db, [run], start=days[0])[run["run_id"]] for run in runs}
     assert len({tuple(rows) for rows in alone.values()}) == len(runs), "every setting should change the trades"
     for run in runs:
         assert together[run["run_id"]] == alone[run["run_id"]], run
