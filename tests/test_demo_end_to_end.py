@@ -306,8 +306,9 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 def _backtest(url, out, start: str, end: str, settings: dict[str, str]) -> None:
     """`make backtest` with these settings: the signals and the market gate rebuilt under them first."""
     env = _env(url, out, **settings)
-    # signals_daily too: a full refresh of signals_decided drops the view over it
-    models = ["signals_decided", "signals_daily", "market_state"]
+    # the views over signals_decided too (signals_daily, the ledger's int_ledger_signals): a full refresh of
+    # signals_decided drops them
+    models = ["signals_decided", "signals_daily", "int_ledger_signals", "market_state"]
     _run(["rapidtrader.dbt_runner", "run", "--full-refresh", "--select", *models], env)
     _run(["rapidtrader.jobs.backtest", "--start", start, "--end", end], env)
 

@@ -3,7 +3,8 @@
 The scenario tests call udf.rt_ledger_advance_v2 directly (the function the dbt models call) on
 four small input tables, so each edge case of the rules is a few symbols over a few days with values
 reasoned out in the test. The end-to-end tests run dbt on the same kind of inputs placed where the
-models read them (marts.bars_daily, signals_daily, market_state, symbols).
+models read them (marts.bars_daily, signals_daily, market_state, symbols, and the ledger's signal input
+intermediate.int_ledger_signals: World.load_for_dbt).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def ledger_function_sql() -> str:
 INPUT_DDL = """
 create schema if not exists {schema};
 drop table if exists {schema}.bars_daily, {schema}.signals_daily, {schema}.market_state, {schema}.symbols,
-    {schema}.universe_membership;
+    {schema}.universe_membership cascade;
 create table {schema}.bars_daily (
     symbol text, d date, adj_open float8, adj_high float8, adj_low float8, adj_close float8, volume bigint
 );
@@ -123,6 +124,20 @@ class World:
                 )
             for symbol, added, removed in self.membership:
                 cur.execute(f"insert into {schema}.universe_membership values (%s, %s, %s)", (symbol, added, removed))
+        conn.close()
+
+    def load_for_dbt(self, url: DbUrl) -> None:
+        """The inputs where the dbt models read them: the tables in marts, and the ledger's signal input
+        (intermediate.int_ledger_signals, signals_daily's COMBINED rows in the project) as a view of them."""
+        self.load(url, schema="marts")
+        conn = connect(url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "create schema if not exists intermediate;"
+                " create or replace view intermediate.int_ledger_signals as"
+                " select * from marts.signals_daily where strategy = 'COMBINED'"
+            )
         conn.close()
 
 

@@ -1,8 +1,9 @@
 """The ledger through dbt, on a small random market placed where the models read their inputs
-(marts.bars_daily, signals_daily, market_state, symbols): the nightly `dbt build` advances ledger one day
-at a time and re-running a night appends nothing; the backtest model over the same stretch is identical; a
-risk breach injected into the proposed orders makes `dbt build` fail and skip orders_eod, and the orders
-it held back expire unfilled the next night instead of trading."""
+(World.load_for_dbt: marts.bars_daily, signals_daily, market_state, symbols and the ledger's signal view):
+the nightly `dbt build` advances ledger one day at a time and re-running a night appends nothing; the
+backtest model over the same stretch is identical; a risk breach injected into the proposed orders makes
+`dbt build` fail and skip orders_eod, and the orders it held back expire unfilled the next night instead of
+trading."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ def _dbt(url, *args: str, ok: bool = True, env: dict[str, str] | None = None):
 
 def _nights(url, world, days, select: str) -> None:
     """Night 1 (the first ten days: a fresh account), then one `dbt build --select <select>` per day."""
-    until(world, days[9]).load(url, schema="marts")
+    until(world, days[9]).load_for_dbt(url)
     _dbt(url, "build", "--select", select)
     for day in days[10:]:
-        until(world, day).load(url, schema="marts")
+        until(world, day).load_for_dbt(url)
         _dbt(url, "build", "--select", select)
 
 
@@ -98,14 +99,14 @@ def _ledger(url, columns: str, record_type: str, d: str, where: str = "true") ->
 def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
     url = scratch_db("ledger_unpublished")
     world, days = random_world(n_symbols=10, n_days=24, seed=11)
-    until(world, days[9]).load(url, schema="marts")
+    until(world, days[9]).load_for_dbt(url)
     _dbt(url, "build", "--select", "ledger+")
 
     # Nights go by as usual until one proposes an accepted buy; that night a breach is injected into it,
     # the risk tests fail and orders_eod is not published.
     for i in range(10, len(days) - 1):
         held = days[i]
-        until(world, held).load(url, schema="marts")
+        until(world, held).load_for_dbt(url)
         _dbt(url, "run", "--select", "ledger")
         buys = _ledger(url, "symbol", "order", held, "reason = 'entry' and side = 'buy'")
         if buys:
@@ -122,7 +123,7 @@ def test_orders_held_back_by_a_failed_risk_test_expire_unfilled(scratch_db):
 
     # The next night nothing the held-back day proposed trades: each order expires as not_published.
     after = days[i + 1]
-    until(world, after).load(url, schema="marts")
+    until(world, after).load_for_dbt(url)
     _dbt(url, "build", "--select", "ledger+")
     fills = _ledger(url, "symbol, qty, status, reason", "fill", after, "side in ('buy', 'sell')")
     assert sorted(fills) == sorted((s, 0, "expired", "not_published") for (s,) in accepted)

@@ -8,7 +8,7 @@
     select (advanced.entry).*
     from udf.rt_ledger_advance_v2(
         p_bars => {{ rt_literal(ref('bars_daily')) }},
-        p_signals => {{ rt_literal(ref('signals_daily')) }},
+        p_signals => {{ rt_literal(ref('int_ledger_signals')) }},
         p_market => {{ rt_literal(ref('market_state')) }},
         p_symbols => {{ rt_literal(ref('symbols')) }},
         p_membership => {{ rt_literal(ref('universe_membership')) }},

@@ -3,14 +3,14 @@
 -- (close >= SMA; closed while the SMA is null or the symbol has no bar that day; always open when
 -- RT_MARKET_FILTER_ENABLE=0), its 20-day average volume and 20-day volatility (sample standard deviation
 -- of daily close-to-close returns, not annualised), the day's buy candidates (COMBINED buys in
--- signals_daily) and how many of them the gate blocks.
+-- signals_daily: signals_decided's buys that have their indicators_daily row, counted from those two tables
+-- so that this model does not wait for signals_daily's whole-history tests in a full rebuild) and how many
+-- of them the gate blocks.
 -- Incremental: every day from the earliest day of the indicator or signal rows written since this
 -- model's last run is recomputed (a re-adjusted filter symbol or a recomputed equity reaches back). The
 -- filter settings it was built with are recorded in the table's comment; when they differ from the current
 -- ones, the pre-hook empties the table and every day is computed again (macros/analytics/rule_settings.sql).
 -- A change of the signal settings reaches back the same way: signals_decided rewrites every row.
--- signals_decided is read only by an incremental night (its ref sits in the is_incremental() branch):
--- depends_on: {{ ref('signals_decided') }}
 {{
     config(
         materialized='incremental',
@@ -39,19 +39,31 @@ indicators as not materialized (
 
 ),
 
-signals as not materialized (
-
-    select * from {{ ref('signals_daily') }}
-
-),
-
-{% if is_incremental() %}
-
 decisions as not materialized (
 
     select * from {{ ref('signals_decided') }}
 
 ),
+
+-- signals_daily's COMBINED buys: the buy decisions that have their indicator row (the view's inner join),
+-- probed per decision through the indicators' key
+buys as not materialized (
+
+    select
+        decisions.d,
+        decisions.symbol
+
+    from decisions
+    where
+        decisions.combined_direction = 'buy'
+        and exists (
+            select 1 from indicators
+            where indicators.symbol = decisions.symbol and indicators.d = decisions.d
+        )
+
+),
+
+{% if is_incremental() %}
 
 -- materialized on purpose: min(d) over a filter on computed_at would otherwise be planned as a walk of
 -- the d index from the oldest day (measured 6 s at 20 years); these read only the rows of recent runs
@@ -155,8 +167,8 @@ probed_buy_candidates as (
     cross join lateral (
         select count(*) as n_buy_candidates
 
-        from signals
-        where signals.d = probed_days.d and signals.strategy = 'COMBINED' and signals.direction = 'buy'
+        from buys
+        where buys.d = probed_days.d
     ) as day_buys
 
 ),
@@ -175,11 +187,9 @@ buy_candidates as (
         d,
         count(*) as n_buy_candidates
 
-    from signals
+    from buys
     where
         not (select recompute_span.probe_days from recompute_span)
-        and strategy = 'COMBINED'
-        and direction = 'buy'
         and d >= (select recompute_from.from_d from recompute_from)
     group by d
 
@@ -201,10 +211,7 @@ buy_candidates as (
         d,
         count(*) as n_buy_candidates
 
-    from signals
-    where
-        strategy = 'COMBINED'
-        and direction = 'buy'
+    from buys
     group by d
 
 ),
