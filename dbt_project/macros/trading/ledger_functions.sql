@@ -475,12 +475,21 @@ begin
 
     ),
 
-    -- materialized: the cooldown start is one lookup per run, not one per candidate
+    -- materialized: the cooldown start is one lookup per run, not one per candidate. day_no numbers the
+    -- days in date order, so the earliest day from day_no p_day_no - cooldown_days on is the first one in
+    -- day_no order, read through the index on day_no: min(d) was planned as a walk of the d index from the
+    -- window's first day, checking day_no row by row, longer every day (a 50-run sweep shard over five
+    -- years: checking buys 22.3 s -> 19.4 s)
     runs as materialized (
 
         select
             r.*,
-            (select min(c.d) from _rtl_cal as c where c.day_no >= p_day_no - r.cooldown_days) as cool_from,
+            (
+                select c.d from _rtl_cal as c
+                where c.day_no >= p_day_no - r.cooldown_days
+                order by c.day_no
+                limit 1
+            ) as cool_from,
             case when r.lean then p_lean_limit end as order_limit
         from _rtl_runs as r
         where p_runs is null or r.run_id = any(p_runs)
@@ -909,6 +918,7 @@ begin
     update _rtl_cal as c set day_no = n.day_no
     from (select c2.d, (row_number() over (order by c2.d))::integer as day_no from _rtl_cal as c2) as n
     where c.d = n.d;
+    create unique index on _rtl_cal (day_no);
     analyze _rtl_cal;
 
     -- The symbol lookup goes through an indexed temp table: a freshly built signals table has no
