@@ -19,6 +19,7 @@ import pytest
 
 from rapidtrader import PROJECT_ROOT
 from rapidtrader.db import DbUrl, connect
+from tests.conftest import execute
 
 # The rules without trading costs, volume cap or delistings, every symbol of the world a member: the
 # scenario tests of those rules set them explicitly.
@@ -130,15 +131,12 @@ class World:
         """The inputs where the dbt models read them: the tables in marts, and the ledger's signal input
         (intermediate.int_ledger_signals, signals_daily's COMBINED rows in the project) as a view of them."""
         self.load(url, schema="marts")
-        conn = connect(url)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "create schema if not exists intermediate;"
-                " create or replace view intermediate.int_ledger_signals as"
-                " select * from marts.signals_daily where strategy = 'COMBINED'"
-            )
-        conn.close()
+        execute(
+            url,
+            "create schema if not exists intermediate;"
+            " create or replace view intermediate.int_ledger_signals as"
+            " select * from marts.signals_daily where strategy = 'COMBINED'",
+        )
 
 
 class Ledger:
