@@ -298,24 +298,33 @@ def job_step(url: DbUrl, job_name: str, run_id: str) -> Iterator[JobStep]:
     outermost = _depth.get() == 0
     step = JobStep(job_name=job_name, run_id=run_id)
     step.details.update(_process_identity())
+    terminable = outermost and threading.current_thread() is threading.main_thread()
     with logs.log_context(job=job_name, run_id=run_id), ExitStack() as run:
+        if terminable:
+            # The handler is in place before the step's row says `running`, and SIGTERM is held back from
+            # that insert until the block below that records a failure: a SIGTERM sent as soon as the row
+            # is visible is then always recorded (it used to find the default handler and kill the job
+            # with the row left `running`).
+            run.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _on_sigterm))
+            run.callback(signal.pthread_sigmask, signal.SIG_UNBLOCK, {signal.SIGTERM})
         try:
             if outermost:
                 _start_run(run, url, step)
+            if terminable:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             step.log_id = _insert(url, step)
         except (DatabaseError, psycopg2.Error) as exc:
             if outermost:
                 report_start_failure(job_name, run_id, exc, url if isinstance(exc, run_lock.RunLocked) else None)
             raise
-        logs.get_logger("jobs").info("started %s (job_log id %s)", job_name, step.log_id)
         token = _depth.set(_depth.get() + 1)
-        previous_handler = None
-        if outermost and threading.current_thread() is threading.main_thread():
-            previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
         first_call = metrics_run.next_seq()
         started = time.monotonic()
         try:
             try:
+                if terminable:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                logs.get_logger("jobs").info("started %s (job_log id %s)", job_name, step.log_id)
                 yield step
             except BaseException as exc:
                 _finish_failed(url, step, exc, started, first_call)
@@ -323,7 +332,5 @@ def job_step(url: DbUrl, job_name: str, run_id: str) -> Iterator[JobStep]:
             _finish_ok(url, step, started, first_call)
         finally:
             _depth.reset(token)
-            if previous_handler is not None:
-                signal.signal(signal.SIGTERM, previous_handler)
             if outermost:
                 _after_run(url, run_id)

@@ -196,6 +196,37 @@ def test_job_step_records_metrics_api_calls_and_alerts_on_failure(ops_db, http_s
     assert line and "run=run-m" in line[0] and "job=eod_run" in line[0]
 
 
+# A SIGTERM at the earliest moment a watcher can see the step `running`: right after its row is committed.
+_TERM_AFTER_INSERT = """
+import os, signal, sys, time
+from rapidtrader.db import DbUrl
+from rapidtrader.jobs import runner
+
+real_insert = runner._insert
+
+def insert_then_terminate(url, step):
+    log_id = real_insert(url, step)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return log_id
+
+runner._insert = insert_then_terminate
+with runner.job_step(DbUrl(sys.argv[1]), "eod_ingest", "run-term"):
+    time.sleep(60)
+"""
+
+
+def test_sigterm_as_soon_as_the_step_is_running_is_recorded_as_failed(ops_db):
+    url = ops_db("sigterm")
+    env = dict(os.environ, RT_DB_URL=url.url)
+    out = subprocess.run(
+        [sys.executable, "-c", _TERM_AFTER_INSERT, url.url], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0 and "JobTerminated" in out.stderr, out.stderr[-2000:]
+    status, error = sql_rows(url, "select status, error from job_log where run_id = 'run-term'")[0]
+    assert status == "failed" and "JobTerminated" in error
+    assert ("critical", "job_failed") in set(sql_rows(url, "select tier, code from alerts where run_id = 'run-term'"))
+
+
 def test_full_log_disk_is_reported_not_fatal(ops_db, tmp_path, monkeypatch):
     """Fault drill: the log folder is full (files pointing at /dev/full give ENOSPC on every write)."""
     if not os.path.exists("/dev/full"):
