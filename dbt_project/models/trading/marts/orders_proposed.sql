@@ -5,7 +5,8 @@
 -- Incremental: the ledger only appends days, so each build adds the ledger days after the last one here;
 -- computed_at marks the build, and the risk tests check that batch (every row with
 -- RT_TEST_FULL_HISTORY=1). A --full-refresh of the ledger needs one of this model too (`dbt build
--- --full-refresh` does both).
+-- --full-refresh` does both). An incremental build reads only the new days and the stored days the
+-- cooldown looks back on, so a night's cost does not grow with the history.
 {{
     config(
         materialized='incremental',
@@ -16,10 +17,13 @@
 }}
 {%- set after_d = "(select coalesce(max(stored.d), '-infinity'::date) from " ~ this ~ " as stored)"
     if is_incremental() else "'-infinity'::date" %}
+{%- set cooldown_days = var('rt_cooldown_days_on_stop') | int %}
 
 with
 
-ledger as (
+-- not materialized: each use below filters through the ledger's (record_type, d) index (a materialized
+-- copy is O(history))
+ledger as not materialized (
 
     select * from {{ ref('ledger') }}
 
@@ -31,10 +35,21 @@ market as (
 
 ),
 
-signals as (
+-- the ledger days read below are the ones after this day: the new days and the cooldown_days stored days
+-- before them, which a new order's cooldown can reach (every day on a full refresh)
+days_after as (
 
-    select * from {{ ref('signals_daily') }}
-    where strategy = 'COMBINED' and d > {{ after_d }}
+    select
+        coalesce(
+            (
+                select stored_days.d
+                from ledger as stored_days
+                where stored_days.record_type = 'day' and stored_days.d <= {{ after_d }}
+                order by stored_days.d desc
+                limit 1 offset {{ cooldown_days }}
+            ),
+            '-infinity'::date
+        ) as d
 
 ),
 
@@ -100,7 +115,7 @@ days as (
         row_number() over by_d as day_no
 
     from ledger
-    where record_type = 'day'
+    where record_type = 'day' and d > (select days_after.d from days_after)
 
     window by_d as (order by d)
 
@@ -146,7 +161,7 @@ cooldown as (
 
     from stops
     inner join days
-        on days.day_no between stops.day_no and stops.day_no + {{ var('rt_cooldown_days_on_stop') | int }}
+        on days.day_no between stops.day_no and stops.day_no + {{ cooldown_days }}
 
 ),
 
@@ -197,8 +212,21 @@ final as (
         on orders.d = sector_held.d and orders.sector = sector_held.sector
     left join market
         on orders.d = market.d
-    left join signals
-        on orders.d = signals.d and orders.symbol = signals.symbol
+    -- each order's signal row, probed through the (symbol, d) indexes of signals_daily's two tables (offset 0
+    -- keeps the probe from becoming a join: through the view, the planner hashed every signal of the history,
+    -- which made a night's build grow with the years)
+    left join lateral (
+        select
+            signals.close,
+            signals.atr_14
+
+        from {{ ref('signals_daily') }} as signals
+        where
+            signals.strategy = 'COMBINED'
+            and signals.d = orders.d
+            and signals.symbol = orders.symbol
+        offset 0  -- noqa: AM09
+    ) as signals on true
     left join positions as held
         on orders.d = held.d and orders.symbol = held.symbol
     left join cooldown
