@@ -149,7 +149,11 @@ stops as (
     from ledger
     inner join days
         on ledger.d = days.d
-    where ledger.record_type = 'event' and ledger.event = 'STOP_HIT'
+    where
+        ledger.record_type = 'event'
+        and ledger.event = 'STOP_HIT'
+        -- the same days as `days` (the join keeps only those), read through the index instead of every stop
+        and ledger.d > (select days_after.d from days_after)
 
 ),
 
